@@ -1,0 +1,397 @@
+//! `stance eval stance`: statements scored as the guidelines' Scoring section says.
+//!
+//! A prediction matches a gold statement when their actor spans overlap and
+//! the labels are equal; each gold statement matches at most one prediction,
+//! taken in order. Gold items marked `"ambiguous": true` are optional: matching
+//! one earns nothing and costs nothing. This mirrors the reference scorer
+//! (`score_stance.py`) decision for decision.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{prf, round4};
+use crate::document::Document;
+use crate::error::{Result, StanceError};
+use crate::output::char_slice;
+use crate::stance::StanceLabel;
+
+/// A character span in gold or predicted data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoldSpan {
+    pub start: usize,
+    pub end: usize,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl GoldSpan {
+    fn overlaps(&self, other: &GoldSpan) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoldStance {
+    pub actor: GoldSpan,
+    pub label: StanceLabel,
+    #[serde(default)]
+    pub target: Option<GoldSpan>,
+    #[serde(default)]
+    pub ambiguous: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoldDoc {
+    pub id: String,
+    pub text: String,
+    #[serde(default)]
+    pub stances: Vec<GoldStance>,
+}
+
+/// Loads gold JSON Lines; every error names the file and line.
+pub fn load_gold(path: &Path) -> Result<Vec<GoldDoc>> {
+    let io = |source| StanceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.is_dir() {
+        return Err(StanceError::IsDirectory { path: path.into() });
+    }
+    let reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut docs = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| StanceError::BadRecord {
+            path: path.into(),
+            line: n + 1,
+            message: format!("cannot read line: {e}"),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let doc: GoldDoc = serde_json::from_str(&line).map_err(|e| StanceError::BadRecord {
+            path: path.into(),
+            line: n + 1,
+            message: format!("not a gold document ({{\"id\", \"text\", \"stances\"}}): {e}"),
+        })?;
+        docs.push(doc);
+    }
+    Ok(docs)
+}
+
+/// A predicted statement reduced to what scoring reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predicted {
+    pub actor: GoldSpan,
+    pub label: StanceLabel,
+    pub target: Option<GoldSpan>,
+}
+
+impl Predicted {
+    pub fn from_document(doc: &Document) -> Vec<Predicted> {
+        doc.statements
+            .iter()
+            .map(|s| Predicted {
+                actor: GoldSpan {
+                    start: s.actor.start,
+                    end: s.actor.end,
+                    text: Some(s.actor.text.clone()),
+                },
+                label: s.label,
+                target: s.target.as_ref().map(|t| GoldSpan {
+                    start: t.start,
+                    end: t.end,
+                    text: Some(t.text.clone()),
+                }),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LabelScore {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub tp: usize,
+    pub fp: usize,
+    #[serde(rename = "fn")]
+    pub fn_: usize,
+}
+
+impl LabelScore {
+    fn from_counts(tp: usize, fp: usize, fn_: usize) -> LabelScore {
+        let (p, r, f) = prf(tp, fp, fn_);
+        LabelScore {
+            precision: round4(p),
+            recall: round4(r),
+            f1: round4(f),
+            tp,
+            fp,
+            fn_,
+        }
+    }
+}
+
+/// One scoring error, for `--errors`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoringError {
+    pub id: String,
+    /// "miss" (gold not found) or "false_alarm" (prediction not in gold).
+    pub kind: &'static str,
+    pub label: StanceLabel,
+    pub actor: String,
+    pub target: Option<String>,
+    pub sentence: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StanceReport {
+    pub per_label: BTreeMap<String, LabelScore>,
+    pub micro: LabelScore,
+    pub macro_f1: f64,
+    pub target_accuracy: Option<f64>,
+    pub documents: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ScoringError>,
+}
+
+/// The sentence around a character span, for error listings.
+fn sentence_around(text: &str, span: &GoldSpan) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let is_stop = |c: char| c == '\n' || c == '.' || c == '!' || c == '?';
+    let mut a = span.start.min(chars.len());
+    while a > 0 && !is_stop(chars[a - 1]) {
+        a -= 1;
+    }
+    let mut b = span.end.min(chars.len());
+    while b < chars.len() && !is_stop(chars[b]) {
+        b += 1;
+    }
+    char_slice(text, a, (b + 1).min(chars.len()))
+        .trim()
+        .to_string()
+}
+
+fn span_text(text: &str, s: &GoldSpan) -> String {
+    s.text
+        .clone()
+        .unwrap_or_else(|| char_slice(text, s.start, s.end))
+}
+
+/// Scores predictions (`preds[i]` for `gold[i]`) against the gold documents.
+pub fn score(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
+    let mut per_label = BTreeMap::new();
+    let (mut tp_all, mut fp_all, mut fn_all) = (0, 0, 0);
+    let (mut tgt_ok, mut tgt_n) = (0, 0);
+    let mut errors = Vec::new();
+    for label in StanceLabel::ALL {
+        let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+        for (doc, pred) in gold.iter().zip(preds) {
+            let g: Vec<&GoldStance> = doc
+                .stances
+                .iter()
+                .filter(|s| s.label == label && !s.ambiguous)
+                .collect();
+            let amb: Vec<&GoldStance> = doc
+                .stances
+                .iter()
+                .filter(|s| s.label == label && s.ambiguous)
+                .collect();
+            let mut used = vec![false; g.len()];
+            for p in pred.iter().filter(|p| p.label == label) {
+                match (0..g.len()).find(|&i| !used[i] && p.actor.overlaps(&g[i].actor)) {
+                    Some(i) => {
+                        used[i] = true;
+                        tp += 1;
+                        tgt_n += 1;
+                        let ok = match (&g[i].target, &p.target) {
+                            (None, None) => true,
+                            (Some(a), Some(b)) => a.overlaps(b),
+                            _ => false,
+                        };
+                        tgt_ok += ok as usize;
+                    }
+                    None if amb.iter().any(|a| p.actor.overlaps(&a.actor)) => {}
+                    None => {
+                        fp += 1;
+                        errors.push(ScoringError {
+                            id: doc.id.clone(),
+                            kind: "false_alarm",
+                            label,
+                            actor: span_text(&doc.text, &p.actor),
+                            target: p.target.as_ref().map(|t| span_text(&doc.text, t)),
+                            sentence: sentence_around(&doc.text, &p.actor),
+                        });
+                    }
+                }
+            }
+            for (i, gs) in g.iter().enumerate().filter(|(i, _)| !used[*i]) {
+                let _ = i;
+                fn_ += 1;
+                errors.push(ScoringError {
+                    id: doc.id.clone(),
+                    kind: "miss",
+                    label,
+                    actor: span_text(&doc.text, &gs.actor),
+                    target: gs.target.as_ref().map(|t| span_text(&doc.text, t)),
+                    sentence: sentence_around(&doc.text, &gs.actor),
+                });
+            }
+        }
+        per_label.insert(
+            label.as_str().to_string(),
+            LabelScore::from_counts(tp, fp, fn_),
+        );
+        tp_all += tp;
+        fp_all += fp;
+        fn_all += fn_;
+    }
+    let macro_f1 = round4(per_label.values().map(|s| s.f1).sum::<f64>() / per_label.len() as f64);
+    errors.sort_by(|a, b| (&a.id, a.kind).cmp(&(&b.id, b.kind)));
+    StanceReport {
+        per_label,
+        micro: LabelScore::from_counts(tp_all, fp_all, fn_all),
+        macro_f1,
+        target_accuracy: (tgt_n > 0).then(|| round4(tgt_ok as f64 / tgt_n as f64)),
+        documents: gold.len(),
+        errors,
+    }
+}
+
+/// The report as a table for people.
+pub fn format_table(report: &StanceReport, backend: &str, with_errors: bool) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "stance evaluation — backend: {backend}, {} documents\n\n",
+        report.documents
+    ));
+    s.push_str(&format!(
+        "{:<12} {:>9} {:>7} {:>7} {:>5} {:>5} {:>5}\n",
+        "label", "precision", "recall", "f1", "tp", "fp", "fn"
+    ));
+    let mut row = |name: &str, l: &LabelScore| {
+        s.push_str(&format!(
+            "{:<12} {:>9.4} {:>7.4} {:>7.4} {:>5} {:>5} {:>5}\n",
+            name, l.precision, l.recall, l.f1, l.tp, l.fp, l.fn_
+        ));
+    };
+    for (name, l) in &report.per_label {
+        row(name, l);
+    }
+    row("micro", &report.micro);
+    s.push_str(&format!("\nmacro F1 {:.4}", report.macro_f1));
+    match report.target_accuracy {
+        Some(t) => s.push_str(&format!(
+            ", target accuracy {t:.4} over matched statements\n"
+        )),
+        None => s.push_str(", target accuracy n/a (no matched statements)\n"),
+    }
+    if with_errors {
+        s.push_str(&format!("\nErrors ({})\n", report.errors.len()));
+        for e in &report.errors {
+            s.push_str(&format!(
+                "  {:<11} {:<10} {:<24} target: {:<20} [{}]\n      “{}”\n",
+                e.kind,
+                e.label.as_str(),
+                e.actor,
+                e.target.as_deref().unwrap_or("-"),
+                e.id,
+                e.sentence
+            ));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: usize, end: usize) -> GoldSpan {
+        GoldSpan {
+            start,
+            end,
+            text: None,
+        }
+    }
+
+    fn gold(stances: Vec<GoldStance>) -> GoldDoc {
+        GoldDoc {
+            id: "d".into(),
+            text: "x".repeat(100),
+            stances,
+        }
+    }
+
+    fn g(
+        a: (usize, usize),
+        label: StanceLabel,
+        t: Option<(usize, usize)>,
+        ambiguous: bool,
+    ) -> GoldStance {
+        GoldStance {
+            actor: span(a.0, a.1),
+            label,
+            target: t.map(|t| span(t.0, t.1)),
+            ambiguous,
+        }
+    }
+
+    fn p(a: (usize, usize), label: StanceLabel, t: Option<(usize, usize)>) -> Predicted {
+        Predicted {
+            actor: span(a.0, a.1),
+            label,
+            target: t.map(|t| span(t.0, t.1)),
+        }
+    }
+
+    use StanceLabel::*;
+
+    #[test]
+    fn counts_follow_the_guidelines() {
+        let doc = gold(vec![
+            g((0, 5), Threat, Some((10, 15)), false),
+            g((20, 25), Accusation, None, false),
+            g((30, 35), Proposal, None, true),
+        ]);
+        let preds = vec![vec![
+            p((2, 4), Threat, Some((12, 13))), // tp, target ok
+            p((0, 5), Threat, None),           // the gold is used up: fp
+            p((20, 25), Threat, None),         // wrong label: fp
+            p((31, 32), Proposal, None),       // ambiguous: ignored
+            p((50, 55), Proposal, None),       // fp
+        ]];
+        let r = score(&[doc], &preds);
+        assert_eq!(r.per_label["threat"], LabelScore::from_counts(1, 2, 0));
+        assert_eq!(r.per_label["accusation"], LabelScore::from_counts(0, 0, 1));
+        assert_eq!(r.per_label["proposal"], LabelScore::from_counts(0, 1, 0));
+        assert_eq!((r.micro.tp, r.micro.fp, r.micro.fn_), (1, 3, 1));
+        assert_eq!(r.micro.precision, 0.25);
+        assert_eq!(r.micro.recall, 0.5);
+        assert_eq!(r.target_accuracy, Some(1.0));
+        assert_eq!(r.errors.iter().filter(|e| e.kind == "miss").count(), 1);
+        assert_eq!(
+            r.macro_f1,
+            round4((LabelScore::from_counts(1, 2, 0).f1 + 0.0 + 0.0) / 3.0)
+        );
+    }
+
+    #[test]
+    fn targets_count_over_matched_statements_only() {
+        let doc = gold(vec![
+            g((0, 5), Accusation, Some((10, 15)), false),
+            g((20, 25), Accusation, None, false),
+        ]);
+        let preds = vec![vec![
+            p((0, 5), Accusation, Some((40, 45))),
+            p((20, 25), Accusation, None),
+        ]];
+        let r = score(&[doc], &preds);
+        assert_eq!(r.target_accuracy, Some(0.5));
+        assert_eq!(r.micro.f1, 1.0);
+    }
+}

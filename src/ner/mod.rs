@@ -1,0 +1,67 @@
+//! Named-entity tagging: the [`EntityTagger`] trait and its implementations.
+
+pub mod rules;
+
+use serde::{Deserialize, Serialize};
+
+use crate::doc::Doc;
+use crate::error::Result;
+use crate::span::Span;
+use crate::Backend;
+
+/// CoNLL-2003 entity types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum EntityLabel {
+    #[serde(rename = "PER")]
+    Per,
+    #[serde(rename = "ORG")]
+    Org,
+    #[serde(rename = "LOC")]
+    Loc,
+    #[serde(rename = "MISC")]
+    Misc,
+}
+
+impl EntityLabel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EntityLabel::Per => "PER",
+            EntityLabel::Org => "ORG",
+            EntityLabel::Loc => "LOC",
+            EntityLabel::Misc => "MISC",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EntityLabel> {
+        match s {
+            "PER" => Some(EntityLabel::Per),
+            "ORG" => Some(EntityLabel::Org),
+            "LOC" => Some(EntityLabel::Loc),
+            "MISC" => Some(EntityLabel::Misc),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EntityLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An entity mention found by a tagger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    pub span: Span,
+    pub label: EntityLabel,
+    /// Confidence in [0, 1]: a probability for models, a fixed prior per rule for rules.
+    pub score: f32,
+    pub backend: Backend,
+}
+
+/// Finds entity mentions in a document.
+pub trait EntityTagger: Send + Sync {
+    /// Entities sorted by start offset, not overlapping.
+    fn tag(&self, doc: &Doc) -> Result<Vec<Entity>>;
+    fn backend(&self) -> Backend;
+}

@@ -1,0 +1,300 @@
+//! Sentence segmentation for news text.
+//!
+//! News mixes headlines, bylines and captions (lines without a final stop)
+//! with prose full of abbreviations ("U.S.", "Gen.", "J. Smith") and quotes
+//! that close after the full stop. Blank lines always end a sentence; a single
+//! line break ends one after a short line (a headline or caption); inside prose
+//! a stop ends a sentence unless it belongs to an abbreviation or initial.
+
+use crate::span::Span;
+use crate::tokenize::is_abbreviation;
+
+/// A sentence: its byte span, trimmed of surrounding white space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sentence {
+    pub span: Span,
+}
+
+/// A line shorter than this that lacks a final stop is taken as a headline or caption.
+const SHORT_LINE_CHARS: usize = 60;
+
+/// Words that, capitalised after "U.S." or "Inc.", show that a new sentence began.
+const SENTENCE_STARTERS: &[&str] = &[
+    "The",
+    "A",
+    "An",
+    "It",
+    "He",
+    "She",
+    "They",
+    "We",
+    "I",
+    "But",
+    "And",
+    "In",
+    "On",
+    "At",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "His",
+    "Her",
+    "Their",
+    "Its",
+    "Our",
+    "There",
+    "When",
+    "While",
+    "After",
+    "Before",
+    "However",
+    "Meanwhile",
+    "If",
+    "As",
+    "So",
+    "Yet",
+    "Officials",
+    "Earlier",
+    "Later",
+];
+
+fn is_closing(c: char) -> bool {
+    matches!(c, '"' | '”' | '’' | '\'' | ')' | ']' | '»' | '›')
+}
+
+fn is_opening(c: char) -> bool {
+    matches!(c, '"' | '“' | '‘' | '\'' | '(' | '[' | '«' | '‹')
+}
+
+/// Splits `text` into sentences.
+pub fn segment(text: &str) -> Vec<Sentence> {
+    let mut out = Vec::new();
+    for block in blocks(text) {
+        for line in lines_of_block(text, block) {
+            split_prose(text, line, &mut out);
+        }
+    }
+    out
+}
+
+/// Paragraph blocks separated by blank lines.
+fn blocks(text: &str) -> Vec<Span> {
+    let mut blocks = Vec::new();
+    let mut start = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let blank = line.trim().is_empty();
+        match (blank, start) {
+            (true, Some(s)) => {
+                blocks.push(Span::new(s, offset));
+                start = None;
+            }
+            (false, None) => start = Some(offset),
+            _ => {}
+        }
+        offset += line.len();
+    }
+    if let Some(s) = start {
+        blocks.push(Span::new(s, text.len()));
+    }
+    blocks
+}
+
+/// Splits a block at line breaks that follow a short line without a final stop.
+fn lines_of_block(text: &str, block: Span) -> Vec<Span> {
+    let mut pieces = Vec::new();
+    let mut piece_start = block.start;
+    let mut offset = block.start;
+    let body = block.text(text);
+    let mut lines = body.split_inclusive('\n').peekable();
+    while let Some(line) = lines.next() {
+        offset += line.len();
+        if lines.peek().is_none() {
+            break;
+        }
+        let trimmed = line.trim();
+        let ends_with_stop = trimmed
+            .trim_end_matches(is_closing)
+            .ends_with(['.', '!', '?', ':', ';', ',']);
+        if trimmed.chars().count() < SHORT_LINE_CHARS && !ends_with_stop {
+            pieces.push(Span::new(piece_start, offset));
+            piece_start = offset;
+        }
+    }
+    pieces.push(Span::new(piece_start, block.end));
+    pieces
+}
+
+/// The word that ends at byte `end` (exclusive), scanning back over letters and dots.
+fn word_before(text: &str, end: usize) -> &str {
+    let head = &text[..end];
+    let start = head
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_alphanumeric() || c == '.' || c == '-'))
+        .map(|(i, c)| i + c.len_utf8())
+        .unwrap_or(0);
+    &text[start..end]
+}
+
+fn next_word(text: &str, from: usize) -> &str {
+    let rest = &text[from..];
+    let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || is_opening(c));
+    let end = rest
+        .find(|c: char| !c.is_alphanumeric())
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Whether a stop at byte `dot` (the '.') is part of an abbreviation rather than a sentence end.
+fn dot_is_abbreviation(text: &str, dot: usize, next: &str) -> bool {
+    let word = word_before(text, dot + 1);
+    let stem = word.trim_end_matches('.');
+    if stem.is_empty() {
+        return false;
+    }
+    let letters = stem.chars().filter(|c| c.is_alphabetic()).count();
+    // A single capital: an initial ("J. Smith"), unless the next word clearly starts a sentence.
+    if letters == 1 && stem.chars().all(|c| c.is_uppercase() || c == '.') {
+        return !SENTENCE_STARTERS.contains(&next);
+    }
+    // Initialisms ("U.S.") and corporate suffixes can end a sentence too.
+    let initialism = stem.contains('.') && stem.split('.').all(|p| p.chars().count() <= 1);
+    let corporate = ["Inc", "Corp", "Co", "Ltd", "Bros", "Jr", "Sr", "etc"].contains(&stem);
+    if initialism || corporate {
+        return !SENTENCE_STARTERS.contains(&next);
+    }
+    is_abbreviation(stem)
+}
+
+fn split_prose(text: &str, piece: Span, out: &mut Vec<Sentence>) {
+    let body = piece.text(text);
+    let mut sentence_start = piece.start;
+    let mut iter = body.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        if !matches!(c, '.' | '!' | '?' | '…') {
+            continue;
+        }
+        // Extend over repeated stops and closing quotes/brackets.
+        let mut end = i + c.len_utf8();
+        while let Some(&(j, d)) = iter.peek() {
+            if matches!(d, '.' | '!' | '?' | '…') || is_closing(d) {
+                end = j + d.len_utf8();
+                iter.next();
+            } else {
+                break;
+            }
+        }
+        let abs_end = piece.start + end;
+        let after = &text[abs_end..piece.end];
+        // A boundary needs white space (or the end) after it ...
+        if !(after.is_empty() || after.starts_with(char::is_whitespace)) {
+            continue;
+        }
+        let next = next_word(text, abs_end);
+        let next_starts = after.trim_start().chars().next();
+        // ... and a next word that can start a sentence.
+        let starts_sentence = match next_starts {
+            None => true,
+            Some(ch) => ch.is_uppercase() || ch.is_ascii_digit() || is_opening(ch),
+        };
+        if !starts_sentence {
+            continue;
+        }
+        if c == '.' && end == i + 1 && dot_is_abbreviation(text, piece.start + i, next) {
+            continue;
+        }
+        push_trimmed(text, Span::new(sentence_start, abs_end), out);
+        sentence_start = abs_end;
+    }
+    push_trimmed(text, Span::new(sentence_start, piece.end), out);
+}
+
+fn push_trimmed(text: &str, span: Span, out: &mut Vec<Sentence>) {
+    let s = span.text(text);
+    let lead = s.len() - s.trim_start().len();
+    let trail = s.len() - s.trim_end().len();
+    if lead + trail >= s.len() {
+        return;
+    }
+    out.push(Sentence {
+        span: Span::new(span.start + lead, span.end - trail),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentences(text: &str) -> Vec<&str> {
+        segment(text).iter().map(|s| s.span.text(text)).collect()
+    }
+
+    #[test]
+    fn abbreviations_and_initials_do_not_split() {
+        let text = "Gen. J. Smith met the U.S. envoy on Jan. 5 in Washington. He left.";
+        assert_eq!(
+            sentences(text),
+            vec![
+                "Gen. J. Smith met the U.S. envoy on Jan. 5 in Washington.",
+                "He left."
+            ]
+        );
+    }
+
+    #[test]
+    fn initialism_can_end_a_sentence() {
+        let text = "Talks stalled with the U.S. The envoy left.";
+        assert_eq!(
+            sentences(text),
+            vec!["Talks stalled with the U.S.", "The envoy left."]
+        );
+    }
+
+    #[test]
+    fn quotes_closing_after_the_stop_stay_with_their_sentence() {
+        let text = "“We will respond,” he said. “Not now.” She left.";
+        assert_eq!(
+            sentences(text),
+            vec!["“We will respond,” he said.", "“Not now.”", "She left."]
+        );
+    }
+
+    #[test]
+    fn headlines_and_captions_without_stops_are_sentences() {
+        let text =
+            "Trade Talks Collapse\n\nJohn Doe\nJohn Doe / AP\n\nThe talks failed. Officials left";
+        assert_eq!(
+            sentences(text),
+            vec![
+                "Trade Talks Collapse",
+                "John Doe",
+                "John Doe / AP",
+                "The talks failed.",
+                "Officials left"
+            ]
+        );
+    }
+
+    #[test]
+    fn wrapped_prose_lines_are_joined() {
+        let text = "The minister said on Tuesday that the government would present\na plan to parliament. It passed.";
+        assert_eq!(sentences(text).len(), 2);
+    }
+
+    #[test]
+    fn question_inside_quote_followed_by_lowercase_does_not_split() {
+        let text = "\"Why now?\" he asked. Then he left.";
+        assert_eq!(
+            sentences(text),
+            vec!["\"Why now?\" he asked.", "Then he left."]
+        );
+    }
+
+    #[test]
+    fn empty_text_has_no_sentences() {
+        assert!(segment("").is_empty());
+        assert!(segment(" \n\n ").is_empty());
+    }
+}

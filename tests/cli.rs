@@ -1,0 +1,242 @@
+//! The command line on good and bad input, run as a user would.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Command as StdCommand, Stdio};
+
+use common::*;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const ARTICLE: &str = "Canada Threatens Tariffs on Steel\n\nOttawa threatened on Tuesday to impose duties on Korean steel unless Seoul curbs exports, the ministry said.\n";
+
+#[test]
+fn stdin_text_gives_one_json_object() {
+    let out = stance()
+        .args(["classify", "--backend", "rules", "--format", "json"])
+        .write_stdin(ARTICLE)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc = json_of(&out.stdout);
+    assert_eq!(doc["id"], "<stdin>");
+    assert_eq!(doc["backend"], "rules");
+    let statements = doc["statements"].as_array().unwrap();
+    // The headline and the body sentence both carry the threat.
+    assert_eq!(statements.len(), 2, "{statements:?}");
+    assert_eq!(statements[0]["actor"]["text"], "Canada");
+    let st = &statements[1];
+    assert_eq!(st["label"], "threat");
+    assert_eq!(st["actor"]["text"], "Ottawa");
+    assert_eq!(st["target"]["text"], "Korean");
+    let actor = doc["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == st["actor"]["actor_id"])
+        .unwrap();
+    assert_eq!(actor["name"], "Canada");
+}
+
+#[test]
+fn empty_input_is_a_valid_empty_result() {
+    let out = stance()
+        .args(["classify", "--format", "json"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc = json_of(&out.stdout);
+    assert_eq!(doc["entities"], Value::Array(vec![]));
+    assert_eq!(doc["statements"], Value::Array(vec![]));
+    assert_eq!(doc["chars"], 0);
+}
+
+#[test]
+fn several_files_give_an_array_and_jsonl_streams_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.txt");
+    let b = dir.path().join("b.txt");
+    std::fs::write(&a, "Paris accused Rome of fraud.").unwrap();
+    std::fs::write(&b, "Berlin proposed talks with Warsaw.").unwrap();
+    let out = stance()
+        .args(["classify", "--format", "json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let docs = json_of(&out.stdout);
+    assert_eq!(docs.as_array().unwrap().len(), 2);
+    assert_eq!(docs[1]["statements"][0]["label"], "proposal");
+
+    let jsonl = dir.path().join("in.jsonl");
+    std::fs::write(&jsonl, "{\"id\": \"x\", \"text\": \"Paris accused Rome of fraud.\"}\n{\"id\": \"y\", \"text\": \"\"}\n").unwrap();
+    let out = stance()
+        .args(["classify", "--format", "jsonl"])
+        .arg(&jsonl)
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| json_of(l.as_bytes())["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec!["x", "y"]);
+}
+
+#[test]
+fn malformed_json_line_names_file_and_line_and_keeps_what_was_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("in.jsonl");
+    std::fs::write(&f, "{\"id\": \"ok\", \"text\": \"Paris accused Rome of fraud.\"}\n{not json\n{\"id\": \"later\", \"text\": \"x\"}\n").unwrap();
+    let out = stance()
+        .args(["classify", "--format", "json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in.jsonl:2: malformed JSON"), "{err}");
+    // The document before the bad line is written, as valid JSON.
+    assert_eq!(json_of(&out.stdout)["id"], "ok");
+
+    let out = stance()
+        .args(["classify", "--format", "jsonl", "--skip-bad-lines"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 bad input(s) skipped"));
+}
+
+#[test]
+fn invalid_utf8_is_an_error_naming_the_file_unless_lossy() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("latin1.txt");
+    std::fs::write(&f, b"Paris accused Rome.\nCaf\xe9 owners protested.\n").unwrap();
+    stance()
+        .args(["classify"])
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("latin1.txt:2: invalid UTF-8"));
+    let out = stance()
+        .args(["classify", "--lossy", "--format", "json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
+    assert_eq!(
+        json_of(&out.stdout)["statements"][0]["actor"]["text"],
+        "Paris"
+    );
+}
+
+#[test]
+fn directories_and_missing_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    stance()
+        .arg("classify")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is a directory"));
+    stance()
+        .arg("classify")
+        .arg(dir.path().join("missing.txt"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("missing.txt"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_teaches() {
+    stance()
+        .args(["classify", "--no-such-flag"])
+        .assert()
+        .code(2);
+    stance()
+        .args(["classify", "--format", "yaml"])
+        .assert()
+        .code(2);
+    stance()
+        .args(["classify", "--help"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Examples").and(predicate::str::contains("--skip-bad-lines")),
+        );
+    stance()
+        .args(["eval", "stance", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Example"));
+}
+
+#[test]
+fn model_backend_says_no_model_is_available() {
+    stance()
+        .args(["classify", "--backend", "model"])
+        .write_stdin("Paris accused Rome.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no transformer model"));
+}
+
+#[test]
+fn table_output_shows_statements_with_their_sentence() {
+    stance()
+        .args(["classify", "--backend", "rules"])
+        .write_stdin(ARTICLE)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("threat")
+                .and(predicate::str::contains("Ottawa → Canada"))
+                .and(predicate::str::contains("unless Seoul")),
+        );
+}
+
+#[test]
+fn closed_pipe_ends_quietly() {
+    let bin = assert_cmd::cargo::cargo_bin("stance");
+    let mut child = StdCommand::new(bin)
+        .args(["classify", "--format", "jsonl", "--input", "jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..5000 {
+            let line =
+                format!("{{\"id\": {i}, \"text\": \"Paris accused Rome of fraud on day {i}.\"}}\n");
+            if stdin.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = [0u8; 64];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    writer.join().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "exit {status:?}, stderr: {err}");
+    assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
+}
