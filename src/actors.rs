@@ -65,6 +65,13 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
         }
     }
 
+    let org_names: Vec<&str> = entities
+        .iter()
+        .zip(&texts)
+        .filter(|(e, t)| e.label == EntityLabel::Org && t.contains(' ') && gaz.lookup(t).is_none())
+        .map(|(_, t)| *t)
+        .collect();
+
     let mut keys: Vec<(Key, String, EntityLabel, bool)> = Vec::with_capacity(entities.len());
     for (i, e) in entities.iter().enumerate() {
         let text = texts[i];
@@ -80,6 +87,18 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
                 entry.canonical.clone(),
                 label,
                 reporter,
+            ));
+            continue;
+        }
+        // A short name of an organisation named in full elsewhere: "Kessler" for "Kessler Antriebe AG".
+        if let Some(full) = org_names.iter().find(|o| {
+            o.len() > text.len() && o.starts_with(text) && o[text.len()..].starts_with(' ')
+        }) {
+            keys.push((
+                Key(full.to_string()),
+                full.to_string(),
+                EntityLabel::Org,
+                false,
             ));
             continue;
         }

@@ -186,6 +186,16 @@ impl Gazetteer {
             for a in list(r.get(1)) {
                 g.add(&a, entry.clone());
             }
+            for d in list(r.get(3)) {
+                g.add(
+                    &d,
+                    Entry {
+                        canonical: name.clone(),
+                        label: EntityLabel::Misc,
+                        kind: EntryKind::Demonym,
+                    },
+                );
+            }
         }
         for r in rows(LOCATIONS) {
             let name = r[0].trim().to_string();

@@ -74,6 +74,39 @@ const SPEECH_AFTER: &[&str] = &[
 /// Prepositions that put a bare capitalised word in a place.
 const PLACE_PREPOSITIONS: &[&str] = &["in", "at", "from", "near", "to", "across", "outside"];
 
+/// Months and their abbreviations: dates, not names ("Nov 18", "in May"), unless a title precedes.
+const MONTHS: &[&str] = &[
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Sept",
+    "Oct",
+    "Nov",
+    "Dec",
+];
+
+/// Determiners that may open a capitalised run but are not part of the name ("The Union ...").
+const LEADING_DETERMINERS: &[&str] = &[
+    "The", "A", "An", "This", "That", "These", "Its", "His", "Her", "Their", "Our",
+];
+
 const SCORE_GAZETTEER: f32 = 0.9;
 const SCORE_TITLE: f32 = 0.9;
 const SCORE_GIVEN_NAME: f32 = 0.85;
@@ -113,10 +146,43 @@ impl EntityTagger for RuleTagger {
 
 /// Names seen with strong evidence, and the surnames of persons, with their labels.
 fn known_names(doc: &Doc, entities: &[Entity]) -> HashMap<String, EntityLabel> {
+    let gaz = Gazetteer::builtin();
     let mut known = HashMap::new();
-    for e in entities.iter().filter(|e| e.score >= SCORE_HEAD) {
+    // Acronyms introduced in parentheses: "Union des Dockers de Marseille (UDM)".
+    for w in entities.windows(2) {
+        let between = &doc.text[w[0].span.end..w[1].span.start];
+        if between.trim() == "(" && doc.text[w[1].span.end..].starts_with(')') {
+            known.insert(w[1].span.text(&doc.text).to_string(), w[0].label);
+        }
+    }
+    // Strong evidence, and every multi-word person: their surnames identify them later.
+    let multiword_person =
+        |e: &&Entity| e.label == EntityLabel::Per && e.span.text(&doc.text).contains(' ');
+    for e in entities
+        .iter()
+        .filter(|e| e.score >= SCORE_HEAD || multiword_person(e))
+    {
         let text = e.span.text(&doc.text);
         known.entry(text.to_string()).or_insert(e.label);
+        // An organisation is later called by its first words: "Kessler Antriebe AG" -> "Kessler".
+        if e.label == EntityLabel::Org {
+            let parts: Vec<&str> = text.split(' ').collect();
+            let distinctive = |w: &str| {
+                !gaz.is_common_word(w)
+                    && !gaz.is_given_name(w)
+                    && gaz.lookup(w).is_none()
+                    && !gaz.org_heads.contains(w)
+            };
+            if parts.len() >= 2 && distinctive(parts[0]) {
+                for n in 1..parts.len() {
+                    if parts[..n].iter().all(|w| is_name_word(w)) {
+                        known
+                            .entry(parts[..n].join(" "))
+                            .or_insert(EntityLabel::Org);
+                    }
+                }
+            }
+        }
         if e.label == EntityLabel::Per {
             let parts: Vec<&str> = text.split_whitespace().collect();
             if parts.len() >= 2 {
@@ -202,7 +268,10 @@ impl RuleTagger {
             });
             match prev {
                 None => true,
-                Some(j) => toks[j].kind == TokenKind::Quote || words[j] == ":",
+                Some(j) => {
+                    toks[j].kind == TokenKind::Quote
+                        || matches!(words[j], ":" | "—" | "–" | "-" | "(" | ")")
+                }
             }
         };
 
@@ -248,7 +317,13 @@ impl RuleTagger {
                 i += m;
                 continue;
             }
-            if !is_name_word(w) || self.gaz.stop_capitalised.contains(w) {
+            if !is_name_word(w) || self.gaz.stop_capitalised.contains(w) || MONTHS.contains(&w) {
+                i += 1;
+                continue;
+            }
+            // "The Union des Dockers": the determiner is not part of the name.
+            if LEADING_DETERMINERS.contains(&w) && words.get(i + 1).is_some_and(|n| is_name_word(n))
+            {
                 i += 1;
                 continue;
             }
@@ -350,9 +425,18 @@ impl RuleTagger {
                 j += 1;
                 continue;
             }
-            let joins = (ORG_CONNECTORS.contains(&w) || NAME_PARTICLES.contains(&w))
+            let org_so_far = j > i
+                && (self.gaz.org_heads.contains(words[i])
+                    || self.gaz.org_heads.contains(words[j - 1]));
+            let connector =
+                (ORG_CONNECTORS.contains(&w) || (w == "on" && org_so_far)) && org_so_far;
+            let joins = (connector || NAME_PARTICLES.contains(&w))
                 && j > i
-                && words.get(j + 1).is_some_and(|n| is_name_word(n));
+                && words.get(j + 1).is_some_and(|n| {
+                    is_name_word(n)
+                        && !self.gaz.stop_capitalised.contains(*n)
+                        && !MONTHS.contains(n)
+                });
             if joins {
                 j += 1;
                 continue;
@@ -378,7 +462,7 @@ impl RuleTagger {
         given: bool,
     ) -> (EntityLabel, f32) {
         let last = run[run.len() - 1];
-        let has_connector = run.iter().any(|w| ORG_CONNECTORS.contains(w));
+        let has_connector = run.iter().any(|w| ORG_CONNECTORS.contains(w) || *w == "on");
         if self.gaz.org_heads.contains(last)
             || (self.gaz.org_heads.contains(run[0]) && has_connector)
         {
@@ -408,7 +492,13 @@ impl RuleTagger {
             }
             return (EntityLabel::Misc, SCORE_GUESS);
         }
-        if !has_connector && run.len() <= 3 && run.iter().all(|w| is_name_word(w)) {
+        // Persons take no determiner ("the Vigilancia Electoral") and have no common words in their names.
+        let after_determiner =
+            ["the", "a", "an", "its", "their"].contains(&prev.to_lowercase().as_str());
+        let looks_personal = run
+            .iter()
+            .all(|w| is_name_word(w) && !self.gaz.is_common_word(w));
+        if !has_connector && run.len() <= 3 && looks_personal && !after_determiner {
             return (EntityLabel::Per, SCORE_GUESS);
         }
         (EntityLabel::Org, SCORE_GUESS)

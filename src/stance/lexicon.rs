@@ -15,6 +15,8 @@ pub enum CueKind {
     Act,
     Warn,
     Harm,
+    /// An adversarial step that is a threat whenever announced ("would veto").
+    Firm,
     Attrib,
 }
 
@@ -97,6 +99,7 @@ const IRREGULAR: &[(&str, &[&str])] = &[
     ("bomb", &["bomb", "bombs", "bombed", "bombing"]),
     ("arm", &["arm", "arms", "armed", "arming"]),
     ("face", &["face", "faces", "faced", "facing"]),
+    ("bear", &["bear", "bears", "bore", "borne", "bearing"]),
 ];
 
 fn is_vowel(c: char) -> bool {
@@ -201,8 +204,9 @@ impl Lexicon {
                 "act" => CueKind::Act,
                 "warn" => CueKind::Warn,
                 "harm" => CueKind::Harm,
+                "firm" => CueKind::Firm,
                 "attrib" => CueKind::Attrib,
-                _ => return Err(bad("unknown kind (act, warn, harm, attrib)")),
+                _ => return Err(bad("unknown kind (act, warn, harm, firm, attrib)")),
             };
             let score: f32 = cols[2].parse().map_err(|_| bad("score is not a number"))?;
             let elements: Vec<Element> = cols[3].split_whitespace().map(parse_element).collect();

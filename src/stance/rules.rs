@@ -183,8 +183,28 @@ const VERB_GROUP: &[&str] = &[
     "immediately",
     "directly",
 ];
+/// Markers of a step the subject commits to: future modals and readiness ("was prepared to freeze").
+/// "could" and "might" are left out: they mark forecasts ("warned prices could rise").
 const MODALS: &[&str] = &[
-    "will", "would", "'ll", "’ll", "shall", "could", "might", "going",
+    "will", "would", "'ll", "’ll", "shall", "going", "prepared", "ready", "poised",
+];
+/// Confidence factor for an actor found through a speaker rather than as the subject.
+const SPEAKER_FACTOR: f32 = 0.9;
+/// Cues that are nouns: their actor may be a possessor or a "by"/"from" phrase.
+const NOUN_CUES: &[&str] = &[
+    "threat",
+    "threats",
+    "accusation",
+    "accusations",
+    "allegation",
+    "allegations",
+    "proposal",
+    "proposals",
+    "offer",
+    "offers",
+    "ultimatum",
+    "charge",
+    "charges",
 ];
 const BE_FORMS: &[&str] = &["is", "are", "was", "were", "be", "been", "being", "am"];
 const SPEECH_VERBS: &[&str] = &[
@@ -583,7 +603,26 @@ impl<'a> Ctx<'a> {
                 }
                 return (Agent::Named(named), t);
             }
+            // A complete quotation inside the clause: skip it ("said the plan was “a provocation” and accused").
+            if self.kinds[t] == TokenKind::Quote
+                && t > lo
+                && self.in_quote[t - 1]
+                && !self.in_quote[v.min(self.n() - 1)]
+            {
+                let mut k = t - 1;
+                while k > lo && self.in_quote[k] {
+                    k -= 1;
+                }
+                j = k;
+                continue;
+            }
             let w = self.w(t);
+            // Coordinated verb phrases share the clause's subject: "X told parliament ... and accused Y".
+            if t + 1 == v && (w == "and" || w == "but") {
+                if let Some(e) = self.clause_subject(lo, t) {
+                    return (Agent::Named(vec![e]), t);
+                }
+            }
             if PRONOUNS.contains(&w) {
                 return (
                     if desc {
@@ -643,6 +682,26 @@ impl<'a> Ctx<'a> {
         (end(desc), lo)
     }
 
+    /// The first mention in `[lo, end)` that can be a subject: not a prepositional
+    /// object, not a reporter, not the object of a speech verb.
+    fn clause_subject(&self, lo: usize, end: usize) -> Option<usize> {
+        let mut k = lo;
+        while k < end {
+            if let Some(e) = self.ent_at[k] {
+                if !self.in_pp(e) && !self.is_reporter(e) {
+                    return Some(e);
+                }
+                k = self.ent_tokens[&e].1;
+                continue;
+            }
+            if SUBORDINATORS.contains(&self.w(k)) && k > lo {
+                return None;
+            }
+            k += 1;
+        }
+        None
+    }
+
     /// The nearest clause boundary at or left of `t` (a subordinator, speech
     /// verb, quotation mark or semicolon), or `lo`.
     fn boundary_left(&self, t: usize, lo: usize) -> usize {
@@ -672,7 +731,9 @@ impl<'a> Ctx<'a> {
             || PREPOSITIONS.contains(&first)
             || (first.ends_with("ing") && self.ent_at[seg_start].is_none())
             || SUBORDINATORS.contains(&first)
-            || (p.is_some() && DETERMINERS.contains(&first));
+            || (p.is_some() && DETERMINERS.contains(&first))
+            // Apposition after a name: "Nordhafen, Kessler's largest shareholder, urged ...".
+            || p.is_some_and(|p| p > lo && self.ent_at[p - 1].is_some());
         if !aside {
             return None;
         }
@@ -907,7 +968,10 @@ impl RuleClassifier {
         let matches = self.lexicon.find(&ctx.lower, &breaks);
         let modal_harm: Vec<&CueMatch> = matches
             .iter()
-            .filter(|m| self.lexicon.cues[m.cue].kind == CueKind::Harm && has_modal(ctx, m.start))
+            .filter(|m| {
+                matches!(self.lexicon.cues[m.cue].kind, CueKind::Harm | CueKind::Firm)
+                    && has_modal(ctx, m.start)
+            })
             .collect();
         let has_condition = (0..n).any(|i| CONDITIONS.contains(&ctx.w(i)))
             || (0..n.saturating_sub(1)).any(|i| ctx.w(i) == "or" && ctx.w(i + 1) == "else");
@@ -928,8 +992,15 @@ impl RuleClassifier {
                                 && i + 2 < n
                                 && THREAT_OBJECTS.contains(&ctx.w(i + 2)))
                     });
-                    let conditional = (m.end..n).any(|i| CONDITIONS.contains(&ctx.w(i)));
+                    // A condition with a firm "will/would" is an ultimatum; with "could" it is a forecast.
+                    let conditional = (m.end..n).any(|i| CONDITIONS.contains(&ctx.w(i)))
+                        && (m.end..n).any(|i| MODALS.contains(&ctx.w(i)));
                     if !(complement_harm || threat_object || conditional) {
+                        continue;
+                    }
+                }
+                CueKind::Firm => {
+                    if !has_modal(ctx, m.start) {
                         continue;
                     }
                 }
@@ -950,11 +1021,8 @@ impl RuleClassifier {
                 _ => {}
             }
 
-            let (agents, via_speaker, passive_target) = self.agents(ctx, cue.kind, m, v);
-            for (actor, factor) in agents
-                .into_iter()
-                .map(|a| (a, if via_speaker { 0.9 } else { 1.0 }))
-            {
+            let (agents, passive_target) = self.agents(ctx, cue.kind, m, v);
+            for (actor, factor) in agents {
                 if ctx.is_reporter(actor) {
                     continue;
                 }
@@ -986,99 +1054,149 @@ impl RuleClassifier {
                 });
             }
         }
-        dedupe(found, ctx.actors)
+        dedupe(found)
     }
 
-    /// The acting mentions of a cue, whether they came through a speaker, and a
-    /// target already fixed by the construction (passive subject, attributed wrongdoer).
+    /// The acting mentions of a cue, each with a confidence factor, and a target
+    /// already fixed by the construction (passive subject, attributed wrongdoer).
     fn agents(
         &self,
         ctx: &Ctx,
         kind: CueKind,
         m: &CueMatch,
         v: usize,
-    ) -> (Vec<usize>, bool, Option<usize>) {
+    ) -> (Vec<(usize, f32)>, Option<usize>) {
         let n = ctx.n();
         let head = ctx.w(m.start);
-        let passive = v < m.start
-            && BE_FORMS.contains(&ctx.w(m.start - 1))
-            && (head.ends_with("ed") || head.ends_with("en"));
-        let (subject, stop) = ctx.subject(v);
-        if kind == CueKind::Attrib {
-            let target = match &subject {
-                Agent::Named(v) => v.last().copied(),
-                _ => None,
-            };
-            let speaker = ctx.speaker(stop).unwrap_or_default();
-            return (speaker, true, target);
+        let direct = |v: Vec<usize>| v.into_iter().map(|e| (e, 1.0)).collect::<Vec<_>>();
+        let spoken = |v: Vec<usize>| {
+            v.into_iter()
+                .map(|e| (e, SPEAKER_FACTOR))
+                .collect::<Vec<_>>()
+        };
+        let is_noun_cue = NOUN_CUES.contains(&head);
+        // The possessor of a nominal cue: "Tafuna's charge that ...".
+        if is_noun_cue && m.start >= 2 && ctx.w(m.start - 1) == "'s" {
+            if let Some(e) = ctx.ent_at[m.start - 2].filter(|&e| !ctx.is_reporter(e)) {
+                return (direct(vec![e]), None);
+            }
         }
-        // Passive or nominal cue with an explicit agent: "was accused by X", "accusations from X".
+        let (subject, stop) = ctx.subject(v);
+        let named_subject = match &subject {
+            Agent::Named(v) => v.last().copied(),
+            _ => None,
+        };
+        if kind == CueKind::Attrib {
+            return (spoken(ctx.speaker(stop).unwrap_or_default()), named_subject);
+        }
+        // An explicit agent: "was accused by X", "the plan put forward by X", "accusations from X".
         let by_agent = (m.end..n.min(m.end + 4))
             .find(|&i| matches!(ctx.w(i), "by" | "from"))
             .and_then(|i| (i + 1..n.min(i + 4)).find_map(|k| ctx.ent_at[k]));
-        if passive {
-            let target = match &subject {
-                Agent::Named(v) => v.last().copied(),
-                _ => None,
-            };
-            return (by_agent.into_iter().collect(), false, target);
+        let passive = v < m.start
+            && BE_FORMS.contains(&ctx.w(m.start - 1))
+            && (head.ends_with("ed") || head.ends_with("en"));
+        let participle_by = m.end < n && ctx.w(m.end) == "by" && !is_noun_cue;
+        if passive || participle_by {
+            let target = if passive { named_subject } else { None };
+            return (direct(by_agent.into_iter().collect()), target);
         }
-        let is_noun_cue = [
-            "threat",
-            "threats",
-            "accusation",
-            "accusations",
-            "allegation",
-            "allegations",
-            "proposal",
-            "proposals",
-            "offer",
-            "offers",
-            "ultimatum",
-        ]
-        .contains(&head);
         if is_noun_cue {
             if let Some(a) = by_agent {
-                return (vec![a], false, None);
+                return (direct(vec![a]), None);
             }
         }
-        match subject {
-            Agent::Named(v) => (v, false, None),
+        let mut out = match subject {
+            Agent::Named(v) => {
+                let mut out = direct(v.clone());
+                // A person announcing a step for the side they speak for: both act
+                // ("Laurent said Brussels would refuse to sign" -> Laurent and Brussels).
+                let e = v[v.len() - 1];
+                let a = ctx.np_start(e);
+                let (ea, _) = ctx.ent_tokens[&e];
+                let complement = ctx.in_quote[ea]
+                    || (a > 0 && (ctx.w(a - 1) == "that" || SPEECH_VERBS.contains(&ctx.w(a - 1))));
+                let committed =
+                    (v_start(ctx, m.start)..m.start).any(|i| MODALS.contains(&ctx.w(i)));
+                if complement && committed {
+                    let speaker = if ctx.in_quote[ea] {
+                        ctx.quote_speaker(ea)
+                    } else {
+                        ctx.speaker(stop)
+                    };
+                    for sp in speaker.unwrap_or_default() {
+                        if !out.iter().any(|(o, _)| *o == sp) {
+                            out.push((sp, SPEAKER_FACTOR));
+                        }
+                    }
+                }
+                out
+            }
             Agent::Pronoun(t) => {
                 let p = ctx.w(t).to_string();
                 if p == "they" {
-                    return (Vec::new(), false, None);
+                    return (Vec::new(), None);
                 }
                 let speaker = if ctx.in_quote[t] {
                     ctx.quote_speaker(t)
                 } else {
                     ctx.speaker(t)
                 };
-                let speaker = speaker.unwrap_or_default();
                 // "it" stands for a state or body, "he"/"she" for a person.
                 let fits = |e: &usize| match p.as_str() {
                     "it" => ctx.entities[*e].label != EntityLabel::Per,
                     "he" | "she" => ctx.entities[*e].label == EntityLabel::Per,
                     _ => true,
                 };
-                (speaker.into_iter().filter(fits).collect(), true, None)
+                spoken(
+                    speaker
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(fits)
+                        .collect(),
+                )
             }
             Agent::Description | Agent::Missing => {
                 let in_quote = v < n && ctx.in_quote[v];
                 let complement = in_quote
                     || (stop < n && (ctx.w(stop) == "that" || SPEECH_VERBS.contains(&ctx.w(stop))));
                 if !complement {
-                    return (Vec::new(), false, None);
+                    return (Vec::new(), None);
                 }
                 let speaker = if in_quote {
                     ctx.quote_speaker(v)
                 } else {
                     ctx.speaker(stop + 1)
                 };
-                (speaker.unwrap_or_default(), true, None)
+                spoken(speaker.unwrap_or_default())
+            }
+        };
+        // A warning names the side that would act: "Orlov warned that Russia would ..." -> Russia too.
+        if kind == CueKind::Warn {
+            let mut k = m.end;
+            while k < n && !CONDITIONS.contains(&ctx.w(k)) && ctx.w(k) != ";" {
+                if let Some(e) = ctx.ent_at[k] {
+                    let b = ctx.ent_tokens[&e].1;
+                    let next = (b..n).find(|&i| !matches!(ctx.w(i), "also" | "now" | "then"));
+                    if next.is_some_and(|i| MODALS.contains(&ctx.w(i))) && !ctx.is_reporter(e) {
+                        if !out.iter().any(|(o, _)| *o == e) {
+                            out.push((e, 1.0));
+                        }
+                        break;
+                    }
+                    k = b;
+                    continue;
+                }
+                k += 1;
             }
         }
+        (out, None)
     }
+}
+
+/// Start of the verb group before token `i` (a free function for closures that hold `ctx`).
+fn v_start(ctx: &Ctx, i: usize) -> usize {
+    ctx.verb_group_start(i)
 }
 
 fn has_modal(ctx: &Ctx, start: usize) -> bool {
@@ -1086,14 +1204,16 @@ fn has_modal(ctx: &Ctx, start: usize) -> bool {
     (v..start).any(|i| MODALS.contains(&ctx.w(i)))
 }
 
-/// One statement per (sentence, actor, label): the best-scored, keeping a target if any had one.
-fn dedupe(found: Vec<Statement>, actors: &Actors) -> Vec<Statement> {
+/// One statement per (sentence, acting mention, label): the best-scored, keeping
+/// a target if any had one. Two mentions of one actor in a sentence ("a German
+/// official said Berlin would ...") stay two statements, as the guidelines count them.
+fn dedupe(found: Vec<Statement>) -> Vec<Statement> {
     let mut out: Vec<Statement> = Vec::new();
     for st in found {
-        let key = (st.sentence, actors.actor_of[st.actor], st.label);
+        let key = (st.sentence, st.actor, st.label);
         match out
             .iter_mut()
-            .find(|o| (o.sentence, actors.actor_of[o.actor], o.label) == key)
+            .find(|o| (o.sentence, o.actor, o.label) == key)
         {
             Some(o) => {
                 let target = o.target.or(st.target);
