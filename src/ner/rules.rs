@@ -428,8 +428,7 @@ impl RuleTagger {
             let org_so_far = j > i
                 && (self.gaz.org_heads.contains(words[i])
                     || self.gaz.org_heads.contains(words[j - 1]));
-            let connector =
-                (ORG_CONNECTORS.contains(&w) || (w == "on" && org_so_far)) && org_so_far;
+            let connector = (ORG_CONNECTORS.contains(&w) || w == "on") && org_so_far;
             let joins = (connector || NAME_PARTICLES.contains(&w))
                 && j > i
                 && words.get(j + 1).is_some_and(|n| {

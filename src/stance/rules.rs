@@ -999,11 +999,7 @@ impl RuleClassifier {
                         continue;
                     }
                 }
-                CueKind::Firm => {
-                    if !has_modal(ctx, m.start) {
-                        continue;
-                    }
-                }
+                CueKind::Firm if !has_modal(ctx, m.start) => continue,
                 CueKind::Harm => {
                     if !has_modal(ctx, m.start) {
                         continue;
