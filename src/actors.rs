@@ -72,13 +72,25 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
         .map(|(_, t)| *t)
         .collect();
 
+    let mut all_orgs: Vec<&str> = entities
+        .iter()
+        .zip(&texts)
+        .filter(|(e, t)| e.label == EntityLabel::Org && t.contains(' '))
+        .map(|(_, t)| *t)
+        .collect();
+    all_orgs.sort_unstable();
+    all_orgs.dedup();
+
     let mut keys: Vec<(Key, String, EntityLabel, bool)> = Vec::with_capacity(entities.len());
     for (i, e) in entities.iter().enumerate() {
         let text = texts[i];
         let text = acronyms.get(text).copied().unwrap_or(text);
         if let Some(entry) = gaz.lookup(text) {
+            // The actor's type is its canonical entry's: "French" -> France (LOC), "European" -> EU (ORG).
             let label = match entry.kind {
-                EntryKind::Demonym | EntryKind::Seat => EntityLabel::Loc,
+                EntryKind::Demonym | EntryKind::Seat => gaz
+                    .lookup(&entry.canonical)
+                    .map_or(EntityLabel::Loc, |c| c.label),
                 _ => entry.label,
             };
             let reporter = entry.kind == EntryKind::Organization(OrgKind::News);
@@ -101,6 +113,24 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
                 false,
             ));
             continue;
+        }
+        // Or by its head: "the Commission" for "European Commission", when only one organisation fits.
+        if e.label == EntityLabel::Org && !text.contains(' ') {
+            let heads: Vec<&&str> = all_orgs
+                .iter()
+                .filter(|o| {
+                    o.len() > text.len()
+                        && o.ends_with(text)
+                        && o[..o.len() - text.len()].ends_with(' ')
+                })
+                .collect();
+            if let [full] = heads.as_slice() {
+                let name = gaz
+                    .lookup(full)
+                    .map_or(full.to_string(), |g| g.canonical.clone());
+                keys.push((Key(name.clone()), name, EntityLabel::Org, false));
+                continue;
+            }
         }
         if e.label == EntityLabel::Per {
             let name = person_name(i, text, &full_names, &texts);
@@ -141,13 +171,17 @@ fn person_name(i: usize, text: &str, full_names: &[(usize, Vec<&str>)], texts: &
             _ => s.to_string(),
         }
     };
-    let candidates: Vec<&(usize, Vec<&str>)> = full_names
+    let mut candidates: Vec<&(usize, Vec<&str>)> = full_names
         .iter()
         .filter(|(_, p)| {
             let last = p[p.len() - 1];
             last == surname || strip(last) == strip(surname)
         })
         .collect();
+    // Family name first ("Wang" for "Wang Lei", "Xi" for "Xi Jinping").
+    if candidates.is_empty() && parts.len() == 1 {
+        candidates = full_names.iter().filter(|(_, p)| p[0] == surname).collect();
+    }
     let best = candidates
         .iter()
         .filter(|(j, _)| *j <= i)

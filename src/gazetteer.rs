@@ -196,6 +196,15 @@ impl Gazetteer {
                     },
                 );
             }
+            // Seats standing for a body replace the host state's entry ("Brussels" -> EU).
+            for seat in list(r.get(4)) {
+                let entry = Entry {
+                    canonical: name.clone(),
+                    label: EntityLabel::Loc,
+                    kind: EntryKind::Seat,
+                };
+                g.phrases.insert(phrase_key(&seat), entry);
+            }
         }
         for r in rows(LOCATIONS) {
             let name = r[0].trim().to_string();
