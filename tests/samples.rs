@@ -136,6 +136,7 @@ fn rules_backend_scores_on_the_samples() {
     );
 }
 
-const MIN_MICRO_F1: f64 = 0.0;
-const MIN_LABEL_F1: f64 = 0.0;
-const MIN_TARGET_ACCURACY: f64 = 0.0;
+// Measured at the time of writing: micro F1 0.92, per label >= 0.86, target accuracy 0.89.
+const MIN_MICRO_F1: f64 = 0.85;
+const MIN_LABEL_F1: f64 = 0.80;
+const MIN_TARGET_ACCURACY: f64 = 0.80;

@@ -17,6 +17,9 @@ pub enum CueKind {
     Harm,
     /// An adversarial step that is a threat whenever announced ("would veto").
     Firm,
+    /// A step announced under a condition ("would X unless Y"), found by the rules,
+    /// not by words: its pattern is `-` and it carries the label and score.
+    Conditional,
     Attrib,
 }
 
@@ -175,6 +178,13 @@ fn parse_element(raw: &str) -> Element {
 }
 
 impl Lexicon {
+    /// The cue of rule-found conditional commitments, if the lexicon defines one.
+    pub fn conditional(&self) -> Option<usize> {
+        self.cues
+            .iter()
+            .position(|c| c.kind == CueKind::Conditional)
+    }
+
     pub fn builtin() -> &'static Lexicon {
         static LEX: OnceLock<Lexicon> = OnceLock::new();
         LEX.get_or_init(|| {
@@ -205,12 +215,17 @@ impl Lexicon {
                 "warn" => CueKind::Warn,
                 "harm" => CueKind::Harm,
                 "firm" => CueKind::Firm,
+                "cond" => CueKind::Conditional,
                 "attrib" => CueKind::Attrib,
-                _ => return Err(bad("unknown kind (act, warn, harm, firm, attrib)")),
+                _ => return Err(bad("unknown kind (act, warn, harm, firm, cond, attrib)")),
             };
             let score: f32 = cols[2].parse().map_err(|_| bad("score is not a number"))?;
-            let elements: Vec<Element> = cols[3].split_whitespace().map(parse_element).collect();
-            if !matches!(elements.first(), Some(Element::Words(_)))
+            let elements: Vec<Element> = if kind == CueKind::Conditional {
+                Vec::new()
+            } else {
+                cols[3].split_whitespace().map(parse_element).collect()
+            };
+            if kind != CueKind::Conditional && !matches!(elements.first(), Some(Element::Words(_)))
                 || matches!(elements.last(), Some(Element::Gap))
             {
                 return Err(bad("a pattern must start and end with words"));
@@ -225,7 +240,7 @@ impl Lexicon {
         }
         let mut by_first: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, c) in cues.iter().enumerate() {
-            if let Element::Words(forms) = &c.elements[0] {
+            if let Some(Element::Words(forms)) = c.elements.first() {
                 for f in forms {
                     by_first.entry(f.clone()).or_default().push(i);
                 }

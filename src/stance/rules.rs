@@ -188,6 +188,99 @@ const VERB_GROUP: &[&str] = &[
 const MODALS: &[&str] = &[
     "will", "would", "'ll", "’ll", "shall", "going", "prepared", "ready", "poised",
 ];
+/// Verbs after "would ... if" that promise a benefit or forecast an outcome, not a threat.
+const NOT_THREAT_VERBS: &[&str] = &[
+    "be",
+    "have",
+    "become",
+    "lift",
+    "ease",
+    "restore",
+    "resume",
+    "release",
+    "reward",
+    "help",
+    "support",
+    "allow",
+    "accept",
+    "cooperate",
+    "sign",
+    "agree",
+    "negotiate",
+    "talk",
+    "join",
+    "consider",
+    "welcome",
+    "invest",
+    "return",
+    "reopen",
+    "continue",
+    "remain",
+    "need",
+    "like",
+    "want",
+    "love",
+    "benefit",
+    "grow",
+    "rise",
+    "fall",
+    "increase",
+    "improve",
+    "gain",
+    "win",
+    "offer",
+    "provide",
+    "pay",
+    "back",
+    "approve",
+    "hold",
+    "meet",
+    "attend",
+    "visit",
+    "review",
+    "study",
+    "look",
+    "see",
+    "know",
+    "happen",
+    "come",
+    "go",
+    "lose",
+    "suffer",
+    "face",
+    "cost",
+    "fail",
+    "collapse",
+    "shrink",
+    "slow",
+    "drop",
+    "decline",
+    "hurt",
+    "get",
+    "make",
+    "do",
+    "vote",
+    "comply",
+    "respect",
+    "honour",
+    "honor",
+    "keep",
+    "stay",
+    "work",
+    "try",
+    "seek",
+    "say",
+    "tell",
+    "ask",
+    "propose",
+    "recommend",
+    "expect",
+    "hope",
+    "lead",
+    "apply",
+    "take",
+];
+
 /// Confidence factor for an actor found through a speaker rather than as the subject.
 const SPEAKER_FACTOR: f32 = 0.9;
 /// Cues that are nouns: their actor may be a possessor or a "by"/"from" phrase.
@@ -283,6 +376,7 @@ const SPEECH_VERBS: &[&str] = &[
     "suggested",
     "hinted",
     "clear",
+    "notice",
 ];
 const SUBORDINATORS: &[&str] = &[
     "that", "unless", "if", "because", "although", "though", "while", "whereas", "when",
@@ -592,14 +686,32 @@ impl<'a> Ctx<'a> {
                     j = a;
                     continue;
                 }
+                // "invited Russia and China to propose": objects of another verb, not agents.
+                let (_, b) = self.ent_tokens[&e];
                 let mut named = vec![e];
-                // Coordinated subjects: "France and Germany proposed".
-                if a >= 2 && self.w(a - 1) == "and" {
-                    if let Some(f) = self.ent_at[a - 2] {
-                        if !self.in_pp(f) && !self.is_reporter(f) {
+                // Coordinated subjects: "France, Germany and Britain circulated".
+                let mut a = a;
+                while a >= 2 && matches!(self.w(a - 1), "and" | ",") {
+                    match self.ent_at[a - 2] {
+                        Some(f) if !self.in_pp(f) && !self.is_reporter(f) => {
                             named.insert(0, f);
+                            a = self.np_start(f);
                         }
+                        _ => break,
                     }
+                }
+                let before = if a > 0 { self.w(a - 1) } else { "" };
+                let object_control = b == v
+                    && v < self.n()
+                    && self.w(v) == "to"
+                    && a > 0
+                    && self.kinds[a - 1] == TokenKind::Word
+                    && !PREPOSITIONS.contains(&before)
+                    && !SUBORDINATORS.contains(&before)
+                    && !DETERMINERS.contains(&before)
+                    && before != "and";
+                if object_control {
+                    return (Agent::Missing, t);
                 }
                 return (Agent::Named(named), t);
             }
@@ -682,16 +794,51 @@ impl<'a> Ctx<'a> {
         (end(desc), lo)
     }
 
+    /// The head mention of the noun phrase starting at `k` ("German software maker
+    /// Kastell AG" -> Kastell AG); None when a verb or punctuation comes first.
+    fn agent_after(&self, k: usize) -> Option<usize> {
+        let mut modifier = None;
+        for i in k..self.n().min(k + 8) {
+            if let Some(e) = self.ent_at[i] {
+                if self.is_demonym(e) {
+                    modifier.get_or_insert(e);
+                    continue;
+                }
+                return Some(e);
+            }
+            let w = self.w(i);
+            if w.ends_with("ing") || self.kinds[i] != TokenKind::Word || PREPOSITIONS.contains(&w) {
+                break;
+            }
+        }
+        modifier
+    }
+
     /// The first mention in `[lo, end)` that can be a subject: not a prepositional
     /// object, not a reporter, not the object of a speech verb.
     fn clause_subject(&self, lo: usize, end: usize) -> Option<usize> {
         let mut k = lo;
         while k < end {
             if let Some(e) = self.ent_at[k] {
+                let b = self.ent_tokens[&e].1;
                 if !self.in_pp(e) && !self.is_reporter(e) {
-                    return Some(e);
+                    // A modifier of a named head: "Brazilian Finance Minister Joaquim Assunção",
+                    // "Russia's ambassador, Dmitri Velikanov," -> the person.
+                    let next = (b..end).find_map(|i| self.ent_at[i]);
+                    let modifies = next.is_some_and(|f| {
+                        let f_start = self.ent_tokens[&f].0;
+                        let np = self.np_start(f);
+                        let apposition = (b..f_start).any(|i| self.w(i) == ",")
+                            && (b..f_start).all(|i| self.ent_at[i].is_none())
+                            && f_start - b <= 5
+                            && self.w(b) == "'s";
+                        np <= self.ent_tokens[&e].0 || apposition
+                    });
+                    if !modifies {
+                        return Some(e);
+                    }
                 }
-                k = self.ent_tokens[&e].1;
+                k = b;
                 continue;
             }
             if SUBORDINATORS.contains(&self.w(k)) && k > lo {
@@ -747,8 +894,19 @@ impl<'a> Ctx<'a> {
             return self.quote_speaker(stop);
         }
         let from = stop.min(self.n());
-        for k in (0..from).rev() {
+        let mut k = from;
+        while k > 0 {
+            k -= 1;
             if self.kinds[k] == TokenKind::Quote {
+                // Skip a complete quotation ("said the figures were “riddled with errors” and that ...").
+                if k > 0 && self.in_quote[k - 1] {
+                    while k > 0 && self.in_quote[k - 1] {
+                        k -= 1;
+                    }
+                    // Step over the opening mark too.
+                    k = k.saturating_sub(1);
+                    continue;
+                }
                 return None;
             }
             if SPEECH_VERBS.contains(&self.w(k)) && self.ent_at[k].is_none() {
@@ -960,12 +1118,16 @@ impl RuleClassifier {
     fn sentence(&self, ctx: &Ctx) -> Vec<Statement> {
         let n = ctx.n();
         let breaks: Vec<bool> = (0..n)
-            .map(|i| {
-                ctx.kinds[i] == TokenKind::Quote
-                    || matches!(ctx.w(i), "." | "," | ";" | ":" | "!" | "?" | "(" | ")")
-            })
+            .map(|i| matches!(ctx.w(i), "." | "," | ";" | ":" | "!" | "?" | "(" | ")"))
             .collect();
-        let matches = self.lexicon.find(&ctx.lower, &breaks);
+        let mut matches = self.lexicon.find(&ctx.lower, &breaks);
+        if let Some(cond) = self.lexicon.conditional() {
+            matches.extend(conditional_commitments(ctx).into_iter().map(|j| CueMatch {
+                cue: cond,
+                start: j,
+                end: j + 1,
+            }));
+        }
         let modal_harm: Vec<&CueMatch> = matches
             .iter()
             .filter(|m| {
@@ -985,12 +1147,12 @@ impl RuleClassifier {
             match cue.kind {
                 CueKind::Warn => {
                     let complement_harm = modal_harm.iter().any(|h| h.start > m.start);
-                    let threat_object = (m.end..n.saturating_sub(1)).any(|i| {
-                        ctx.w(i) == "of" && THREAT_OBJECTS.contains(&ctx.w(i + 1))
-                            || (DETERMINERS.contains(&ctx.w(i + 1))
-                                && ctx.w(i) == "of"
-                                && i + 2 < n
-                                && THREAT_OBJECTS.contains(&ctx.w(i + 2)))
+                    // "warned Kyrgyzstan of a 'decisive' response".
+                    let threat_object = (m.end..n).any(|i| {
+                        ctx.w(i) == "of"
+                            && (i + 1..n.min(i + 6))
+                                .take_while(|&k| !breaks[k])
+                                .any(|k| THREAT_OBJECTS.contains(&ctx.w(k)))
                     });
                     // A condition with a firm "will/would" is an ultimatum; with "could" it is a forecast.
                     let conditional = (m.end..n).any(|i| CONDITIONS.contains(&ctx.w(i)))
@@ -1077,6 +1239,14 @@ impl RuleClassifier {
                 return (direct(vec![e]), None);
             }
         }
+        // A participial clause belongs to the main clause's subject: "X sued Y, alleging that ...".
+        if head.ends_with("ing") && m.start >= 1 && ctx.w(m.start - 1) == "," {
+            let lo = ctx.clause_floor(m.start);
+            return match ctx.clause_subject(lo, m.start - 1) {
+                Some(e) => (direct(vec![e]), None),
+                None => (Vec::new(), None),
+            };
+        }
         let (subject, stop) = ctx.subject(v);
         let named_subject = match &subject {
             Agent::Named(v) => v.last().copied(),
@@ -1086,9 +1256,9 @@ impl RuleClassifier {
             return (spoken(ctx.speaker(stop).unwrap_or_default()), named_subject);
         }
         // An explicit agent: "was accused by X", "the plan put forward by X", "accusations from X".
-        let by_agent = (m.end..n.min(m.end + 4))
+        let by_agent = (m.end..n.min(m.end + 3))
             .find(|&i| matches!(ctx.w(i), "by" | "from"))
-            .and_then(|i| (i + 1..n.min(i + 4)).find_map(|k| ctx.ent_at[k]));
+            .and_then(|i| ctx.agent_after(i + 1));
         let passive = v < m.start
             && BE_FORMS.contains(&ctx.w(m.start - 1))
             && (head.ends_with("ed") || head.ends_with("en"));
@@ -1193,6 +1363,45 @@ impl RuleClassifier {
 /// Start of the verb group before token `i` (a free function for closures that hold `ctx`).
 fn v_start(ctx: &Ctx, i: usize) -> usize {
     ctx.verb_group_start(i)
+}
+
+/// Main verbs of steps announced under a condition: a future modal ("will",
+/// "would", "was prepared to"), then a verb that is not a benefit or an
+/// outcome, in a sentence with "if", "unless" or "otherwise".
+fn conditional_commitments(ctx: &Ctx) -> Vec<usize> {
+    let n = ctx.n();
+    if !(0..n).any(|i| matches!(ctx.w(i), "if" | "unless" | "otherwise")) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for i in 0..n {
+        if !MODALS.contains(&ctx.w(i)) {
+            continue;
+        }
+        let Some(j) = (i + 1..n).find(|&j| !is_verb_group_word(ctx.w(j))) else {
+            continue;
+        };
+        if (i + 1..j).any(|k| matches!(ctx.w(k), "not" | "n't" | "never" | "be")) {
+            continue;
+        }
+        let w = ctx.w(j);
+        let verb_like = ctx.kinds[j] == TokenKind::Word
+            && w.chars().all(|c| c.is_lowercase())
+            && ctx.ent_at[j].is_none();
+        if verb_like
+            && !NOT_THREAT_VERBS.contains(&w)
+            && !DETERMINERS.contains(&w)
+            && !PREPOSITIONS.contains(&w)
+        {
+            out.push(j);
+        }
+    }
+    out
+}
+
+/// Auxiliaries, modals, control verbs and "-ly" adverbs that sit inside a verb group.
+fn is_verb_group_word(w: &str) -> bool {
+    VERB_GROUP.contains(&w) || (w.ends_with("ly") && w.len() > 4)
 }
 
 fn has_modal(ctx: &Ctx, start: usize) -> bool {

@@ -1,0 +1,247 @@
+//! A BERT-family encoder in candle, written for both inference and training.
+//!
+//! candle-transformers' `BertModel` cannot be fine-tuned (its LayerNorm fast path
+//! has no backward pass and its dropout is a no-op), so `stance` keeps one
+//! implementation of the post-LayerNorm transformer shared by BERT, DistilBERT
+//! and RoBERTa checkpoints: the fast fused ops at inference, plain tensor ops
+//! (with gradients) and real dropout in training.
+
+use candle_core::{DType, Module, Result, Tensor, D};
+use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
+
+use super::config::{Architecture, ModelConfig};
+
+/// Number of word shapes of the casing feature: lower, Capitalised, ALL CAPS, other.
+pub const SHAPES: usize = 4;
+
+/// Layer normalisation with a fast path (no backward) and a differentiable one.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Loads `weight`/`bias`, or the `gamma`/`beta` names of older checkpoints.
+    pub fn load(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        let (weight, bias) = match (vb.get(size, "weight"), vb.get(size, "bias")) {
+            (Ok(w), Ok(b)) => (w, b),
+            (Err(e), _) | (_, Err(e)) => match (vb.get(size, "gamma"), vb.get(size, "beta")) {
+                (Ok(w), Ok(b)) => (w, b),
+                _ => return Err(e),
+            },
+        };
+        Ok(LayerNorm { weight, bias, eps })
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train {
+            return candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32);
+        }
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centered = x.broadcast_sub(&mean)?;
+        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor> {
+    if train && p > 0.0 {
+        candle_nn::ops::dropout(x, p as f32)
+    } else {
+        Ok(x.clone())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    out: Linear,
+    attn_norm: LayerNorm,
+    ff_in: Linear,
+    ff_out: Linear,
+    out_norm: LayerNorm,
+}
+
+impl Layer {
+    fn load(cfg: &ModelConfig, arch: Architecture, vb: VarBuilder) -> Result<Self> {
+        let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
+        match arch {
+            Architecture::DistilBert => Ok(Layer {
+                query: linear(h, h, vb.pp("attention.q_lin"))?,
+                key: linear(h, h, vb.pp("attention.k_lin"))?,
+                value: linear(h, h, vb.pp("attention.v_lin"))?,
+                out: linear(h, h, vb.pp("attention.out_lin"))?,
+                attn_norm: LayerNorm::load(h, eps, vb.pp("sa_layer_norm"))?,
+                ff_in: linear(h, i, vb.pp("ffn.lin1"))?,
+                ff_out: linear(i, h, vb.pp("ffn.lin2"))?,
+                out_norm: LayerNorm::load(h, eps, vb.pp("output_layer_norm"))?,
+            }),
+            _ => Ok(Layer {
+                query: linear(h, h, vb.pp("attention.self.query"))?,
+                key: linear(h, h, vb.pp("attention.self.key"))?,
+                value: linear(h, h, vb.pp("attention.self.value"))?,
+                out: linear(h, h, vb.pp("attention.output.dense"))?,
+                attn_norm: LayerNorm::load(h, eps, vb.pp("attention.output.LayerNorm"))?,
+                ff_in: linear(h, i, vb.pp("intermediate.dense"))?,
+                ff_out: linear(i, h, vb.pp("output.dense"))?,
+                out_norm: LayerNorm::load(h, eps, vb.pp("output.LayerNorm"))?,
+            }),
+        }
+    }
+}
+
+/// The encoder: embeddings plus transformer layers.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    arch: Architecture,
+    word: Embedding,
+    position: Embedding,
+    token_type: Option<Embedding>,
+    casing: Option<Embedding>,
+    embed_norm: LayerNorm,
+    layers: Vec<Layer>,
+    heads: usize,
+    act: String,
+    hidden_dropout: f64,
+    attention_dropout: f64,
+    pad_token_id: usize,
+    pub hidden_size: usize,
+    pub max_positions: usize,
+}
+
+impl Encoder {
+    /// Loads the encoder from `vb`, which is already at the encoder's prefix
+    /// (`bert`, `distilbert`, `roberta`, or the root for bare encoders).
+    pub fn load(cfg: &ModelConfig, arch: Architecture, vb: VarBuilder) -> Result<Self> {
+        let h = cfg.hidden_size;
+        if cfg.num_attention_heads == 0 || h % cfg.num_attention_heads != 0 {
+            candle_core::bail!("hidden_size {h} is not a multiple of num_attention_heads {}", cfg.num_attention_heads);
+        }
+        let emb = vb.pp("embeddings");
+        let token_type = match arch {
+            Architecture::DistilBert => None,
+            _ if cfg.type_vocab_size == 0 => None,
+            _ => Some(embedding(cfg.type_vocab_size, h, emb.pp("token_type_embeddings"))?),
+        };
+        let casing = if cfg.stance_casing {
+            Some(embedding(SHAPES, h, emb.pp("casing_embeddings"))?)
+        } else {
+            None
+        };
+        let layer_vb = match arch {
+            Architecture::DistilBert => vb.pp("transformer.layer"),
+            _ => vb.pp("encoder.layer"),
+        };
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| Layer::load(cfg, arch, layer_vb.pp(i.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Encoder {
+            arch,
+            word: embedding(cfg.vocab_size, h, emb.pp("word_embeddings"))?,
+            position: embedding(cfg.max_position_embeddings, h, emb.pp("position_embeddings"))?,
+            token_type,
+            casing,
+            embed_norm: LayerNorm::load(h, cfg.layer_norm_eps, emb.pp("LayerNorm"))?,
+            layers,
+            heads: cfg.num_attention_heads,
+            act: cfg.hidden_act.to_lowercase(),
+            hidden_dropout: cfg.hidden_dropout_prob,
+            attention_dropout: cfg.attention_probs_dropout_prob,
+            pad_token_id: cfg.pad_token_id,
+            hidden_size: h,
+            max_positions: cfg.max_position_embeddings,
+        })
+    }
+
+    /// Longest input (with special tokens) the position embeddings allow.
+    pub fn max_len(&self) -> usize {
+        match self.arch {
+            // RoBERTa positions start after the padding index.
+            Architecture::Roberta => self.max_positions.saturating_sub(self.pad_token_id + 1),
+            _ => self.max_positions,
+        }
+    }
+
+    fn activation(&self, x: &Tensor) -> Result<Tensor> {
+        match self.act.as_str() {
+            "gelu" => x.gelu_erf(),
+            "relu" => x.relu(),
+            _ => x.gelu(),
+        }
+    }
+
+    /// Hidden states `[batch, seq, hidden]` for `ids` `[batch, seq]` (u32) and
+    /// `mask` `[batch, seq]` (1 for tokens, 0 for padding). `shapes`, when the
+    /// model has a casing embedding, holds each token's word shape.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor, shapes: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let (batch, seq) = ids.dims2()?;
+        let device = ids.device();
+        let positions = match self.arch {
+            Architecture::Roberta => {
+                let offset = (self.pad_token_id + 1) as u32;
+                let idx = Tensor::arange(offset, offset + seq as u32, device)?;
+                // Padding tokens take the padding position, as in Hugging Face.
+                let m = mask.to_dtype(DType::U32)?;
+                idx.unsqueeze(0)?.broadcast_mul(&m)?.broadcast_add(&((m.ones_like()? - &m)? * self.pad_token_id as f64)?)?
+            }
+            _ => Tensor::arange(0u32, seq as u32, device)?.unsqueeze(0)?.repeat((batch, 1))?,
+        };
+        let mut x = self.word.forward(ids)?.add(&self.position.forward(&positions)?)?;
+        if let Some(tt) = &self.token_type {
+            x = x.broadcast_add(&tt.forward(&Tensor::zeros((1, seq), DType::U32, device)?)?)?;
+        }
+        if let (Some(casing), Some(shapes)) = (&self.casing, shapes) {
+            x = x.add(&casing.forward(shapes)?)?;
+        }
+        let mut x = dropout(&self.embed_norm.forward(&x, train)?, self.hidden_dropout, train)?;
+
+        // Additive mask: 0 where attended, a large negative number on padding.
+        let dtype = x.dtype();
+        let bias = ((mask.to_dtype(dtype)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, seq))?;
+        let head_dim = self.hidden_size / self.heads;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        for layer in &self.layers {
+            let split = |t: Tensor| -> Result<Tensor> {
+                t.reshape((batch, seq, self.heads, head_dim))?.transpose(1, 2)?.contiguous()
+            };
+            let q = split(layer.query.forward(&x)?)?;
+            let k = split(layer.key.forward(&x)?)?;
+            let v = split(layer.value.forward(&x)?)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
+            let probs = dropout(&candle_nn::ops::softmax_last_dim(&scores)?, self.attention_dropout, train)?;
+            let ctx = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((batch, seq, self.hidden_size))?;
+            let attn = dropout(&layer.out.forward(&ctx)?, self.hidden_dropout, train)?;
+            x = layer.attn_norm.forward(&(attn + &x)?, train)?;
+            let ff = self.activation(&layer.ff_in.forward(&x)?)?;
+            let ff = dropout(&layer.ff_out.forward(&ff)?, self.hidden_dropout, train)?;
+            x = layer.out_norm.forward(&(ff + &x)?, train)?;
+        }
+        Ok(x)
+    }
+}
+
+/// Word shape of a token's word for the casing feature.
+pub fn word_shape(word: &str) -> u32 {
+    let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.is_empty() {
+        return 3;
+    }
+    if letters.iter().all(|c| c.is_lowercase()) {
+        0
+    } else if letters.len() > 1 && letters.iter().all(|c| c.is_uppercase()) {
+        2
+    } else if letters[0].is_uppercase() && letters[1..].iter().all(|c| c.is_lowercase()) {
+        1
+    } else {
+        3
+    }
+}
