@@ -29,6 +29,8 @@ pub enum StanceError {
     Lexicon { line: usize, message: String },
     #[error("model backend unavailable: {0}")]
     ModelUnavailable(String),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 pub type Result<T, E = StanceError> = std::result::Result<T, E>;

@@ -21,6 +21,7 @@ pub mod error;
 pub mod eval;
 pub mod gazetteer;
 pub mod input;
+pub mod model;
 pub mod ner;
 pub mod output;
 pub mod pipeline;

@@ -64,7 +64,10 @@ fn parse_tag(label: &str) -> (Prefix, &str) {
 fn argmax(p: &[f32]) -> usize {
     p.iter()
         .enumerate()
-        .fold((0, f32::MIN), |best, (i, &x)| if x > best.1 { (i, x) } else { best })
+        .fold(
+            (0, f32::MIN),
+            |best, (i, &x)| if x > best.1 { (i, x) } else { best },
+        )
         .0
 }
 
@@ -178,7 +181,7 @@ mod tests {
     fn washington() -> (Vec<TokenScores>, Vec<String>) {
         let l = labels(&["O", "B-LOC", "I-LOC", "B-PER"]);
         let t = vec![
-            tok(0, 4, &[0.1, 0.2, 0.1, 0.6], false),   // wash: PER by itself
+            tok(0, 4, &[0.1, 0.2, 0.1, 0.6], false), // wash: PER by itself
             tok(4, 10, &[0.05, 0.05, 0.9, 0.0], true), // ##ington: I-LOC, very sure
             tok(11, 15, &[0.9, 0.05, 0.05, 0.0], false),
         ];
@@ -239,7 +242,10 @@ mod tests {
         ];
         let g = aggregate(&t, &l, Aggregation::First);
         let spans: Vec<Span> = g.iter().map(|e| e.span).collect();
-        assert_eq!(spans, vec![Span::new(0, 3), Span::new(4, 5), Span::new(8, 9)]);
+        assert_eq!(
+            spans,
+            vec![Span::new(0, 3), Span::new(4, 5), Span::new(8, 9)]
+        );
     }
 
     #[test]
@@ -259,6 +265,14 @@ mod tests {
         ];
         let g = aggregate(&t, &l, Aggregation::Simple);
         let spans: Vec<Span> = g.iter().map(|e| e.span).collect();
-        assert_eq!(spans, vec![Span::new(0, 3), Span::new(4, 5), Span::new(6, 7), Span::new(8, 9)]);
+        assert_eq!(
+            spans,
+            vec![
+                Span::new(0, 3),
+                Span::new(4, 5),
+                Span::new(6, 7),
+                Span::new(8, 9)
+            ]
+        );
     }
 }

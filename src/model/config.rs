@@ -75,12 +75,20 @@ fn default_eps() -> f64 {
 impl ModelConfig {
     pub fn architecture(&self) -> Option<Architecture> {
         let t = self.model_type.as_deref().unwrap_or("").to_lowercase();
-        let arch = self.architectures.first().map(|a| a.to_lowercase()).unwrap_or_default();
+        let arch = self
+            .architectures
+            .first()
+            .map(|a| a.to_lowercase())
+            .unwrap_or_default();
         if t == "bert" || arch.starts_with("bert") {
             Some(Architecture::Bert)
         } else if t == "distilbert" || arch.starts_with("distilbert") {
             Some(Architecture::DistilBert)
-        } else if t == "roberta" || t == "xlm-roberta" || arch.starts_with("roberta") || arch.starts_with("xlmroberta") {
+        } else if t == "roberta"
+            || t == "xlm-roberta"
+            || arch.starts_with("roberta")
+            || arch.starts_with("xlmroberta")
+        {
             Some(Architecture::Roberta)
         } else {
             None

@@ -43,7 +43,9 @@ impl LayerNorm {
         let centered = x.broadcast_sub(&mean)?;
         let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+        normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
     }
 }
 
@@ -120,13 +122,20 @@ impl Encoder {
     pub fn load(cfg: &ModelConfig, arch: Architecture, vb: VarBuilder) -> Result<Self> {
         let h = cfg.hidden_size;
         if cfg.num_attention_heads == 0 || h % cfg.num_attention_heads != 0 {
-            candle_core::bail!("hidden_size {h} is not a multiple of num_attention_heads {}", cfg.num_attention_heads);
+            candle_core::bail!(
+                "hidden_size {h} is not a multiple of num_attention_heads {}",
+                cfg.num_attention_heads
+            );
         }
         let emb = vb.pp("embeddings");
         let token_type = match arch {
             Architecture::DistilBert => None,
             _ if cfg.type_vocab_size == 0 => None,
-            _ => Some(embedding(cfg.type_vocab_size, h, emb.pp("token_type_embeddings"))?),
+            _ => Some(embedding(
+                cfg.type_vocab_size,
+                h,
+                emb.pp("token_type_embeddings"),
+            )?),
         };
         let casing = if cfg.stance_casing {
             Some(embedding(SHAPES, h, emb.pp("casing_embeddings"))?)
@@ -143,7 +152,11 @@ impl Encoder {
         Ok(Encoder {
             arch,
             word: embedding(cfg.vocab_size, h, emb.pp("word_embeddings"))?,
-            position: embedding(cfg.max_position_embeddings, h, emb.pp("position_embeddings"))?,
+            position: embedding(
+                cfg.max_position_embeddings,
+                h,
+                emb.pp("position_embeddings"),
+            )?,
             token_type,
             casing,
             embed_norm: LayerNorm::load(h, cfg.layer_norm_eps, emb.pp("LayerNorm"))?,
@@ -178,7 +191,13 @@ impl Encoder {
     /// Hidden states `[batch, seq, hidden]` for `ids` `[batch, seq]` (u32) and
     /// `mask` `[batch, seq]` (1 for tokens, 0 for padding). `shapes`, when the
     /// model has a casing embedding, holds each token's word shape.
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor, shapes: Option<&Tensor>, train: bool) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        shapes: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
         let (batch, seq) = ids.dims2()?;
         let device = ids.device();
         let positions = match self.arch {
@@ -187,18 +206,29 @@ impl Encoder {
                 let idx = Tensor::arange(offset, offset + seq as u32, device)?;
                 // Padding tokens take the padding position, as in Hugging Face.
                 let m = mask.to_dtype(DType::U32)?;
-                idx.unsqueeze(0)?.broadcast_mul(&m)?.broadcast_add(&((m.ones_like()? - &m)? * self.pad_token_id as f64)?)?
+                idx.unsqueeze(0)?
+                    .broadcast_mul(&m)?
+                    .broadcast_add(&((m.ones_like()? - &m)? * self.pad_token_id as f64)?)?
             }
-            _ => Tensor::arange(0u32, seq as u32, device)?.unsqueeze(0)?.repeat((batch, 1))?,
+            _ => Tensor::arange(0u32, seq as u32, device)?
+                .unsqueeze(0)?
+                .repeat((batch, 1))?,
         };
-        let mut x = self.word.forward(ids)?.add(&self.position.forward(&positions)?)?;
+        let mut x = self
+            .word
+            .forward(ids)?
+            .add(&self.position.forward(&positions)?)?;
         if let Some(tt) = &self.token_type {
             x = x.broadcast_add(&tt.forward(&Tensor::zeros((1, seq), DType::U32, device)?)?)?;
         }
         if let (Some(casing), Some(shapes)) = (&self.casing, shapes) {
             x = x.add(&casing.forward(shapes)?)?;
         }
-        let mut x = dropout(&self.embed_norm.forward(&x, train)?, self.hidden_dropout, train)?;
+        let mut x = dropout(
+            &self.embed_norm.forward(&x, train)?,
+            self.hidden_dropout,
+            train,
+        )?;
 
         // Additive mask: 0 where attended, a large negative number on padding.
         let dtype = x.dtype();
@@ -207,18 +237,24 @@ impl Encoder {
         let scale = 1.0 / (head_dim as f64).sqrt();
         for layer in &self.layers {
             let split = |t: Tensor| -> Result<Tensor> {
-                t.reshape((batch, seq, self.heads, head_dim))?.transpose(1, 2)?.contiguous()
+                t.reshape((batch, seq, self.heads, head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()
             };
             let q = split(layer.query.forward(&x)?)?;
             let k = split(layer.key.forward(&x)?)?;
             let v = split(layer.value.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = dropout(&candle_nn::ops::softmax_last_dim(&scores)?, self.attention_dropout, train)?;
-            let ctx = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((batch, seq, self.hidden_size))?;
+            let probs = dropout(
+                &candle_nn::ops::softmax_last_dim(&scores)?,
+                self.attention_dropout,
+                train,
+            )?;
+            let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((
+                batch,
+                seq,
+                self.hidden_size,
+            ))?;
             let attn = dropout(&layer.out.forward(&ctx)?, self.hidden_dropout, train)?;
             x = layer.attn_norm.forward(&(attn + &x)?, train)?;
             let ff = self.activation(&layer.ff_in.forward(&x)?)?;

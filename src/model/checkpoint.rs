@@ -1,0 +1,217 @@
+//! Reading a checkpoint directory and validating it before anything runs, so a
+//! wrong file gives a message that says which file and why, not a panic later.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{linear, Linear, VarBuilder};
+use tokenizers::Tokenizer;
+
+use super::config::{Architecture, ModelConfig};
+use super::encoder::Encoder;
+use super::ModelError;
+
+/// The files of a checkpoint, checked to exist and to agree with each other.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub config: ModelConfig,
+    pub arch: Architecture,
+    pub labels: Vec<String>,
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+}
+
+impl Checkpoint {
+    /// Reads `config.json` and finds the tokenizer and weights in `dir`.
+    pub fn open(dir: &Path) -> Result<Checkpoint, ModelError> {
+        if !dir.is_dir() {
+            return Err(ModelError::MissingFile {
+                dir: dir.to_path_buf(),
+                file: "the directory itself",
+            });
+        }
+        let config_path = dir.join("config.json");
+        if !config_path.is_file() {
+            return Err(ModelError::MissingFile {
+                dir: dir.into(),
+                file: "config.json",
+            });
+        }
+        let raw = std::fs::read_to_string(&config_path).map_err(|e| ModelError::Config {
+            path: config_path.clone(),
+            message: e.to_string(),
+        })?;
+        let config: ModelConfig = serde_json::from_str(&raw).map_err(|e| ModelError::Config {
+            path: config_path.clone(),
+            message: format!("not a model config: {e}"),
+        })?;
+        let arch = config
+            .architecture()
+            .ok_or_else(|| ModelError::UnsupportedArchitecture {
+                path: config_path.clone(),
+                found: config
+                    .model_type
+                    .clone()
+                    .or_else(|| config.architectures.first().cloned())
+                    .unwrap_or_else(|| "(none)".into()),
+            })?;
+        let labels = config
+            .labels()
+            .ok_or(ModelError::NoLabels { path: config_path })?;
+        let tokenizer = dir.join("tokenizer.json");
+        if !tokenizer.is_file() {
+            return Err(ModelError::MissingFile {
+                dir: dir.into(),
+                file: "tokenizer.json",
+            });
+        }
+        let weights = ["model.safetensors", "pytorch_model.bin"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
+            .ok_or_else(|| ModelError::NoWeights { dir: dir.into() })?;
+        Ok(Checkpoint {
+            dir: dir.into(),
+            config,
+            arch,
+            labels,
+            weights,
+            tokenizer,
+        })
+    }
+}
+
+/// Tensor names and a [`VarBuilder`] over a weights file (safetensors or PyTorch pickle).
+pub fn open_weights(
+    path: &Path,
+    dtype: DType,
+    device: &Device,
+) -> Result<(HashSet<String>, VarBuilder<'static>), ModelError> {
+    let bad = |e: candle_core::Error| ModelError::Weights {
+        path: path.into(),
+        message: format!("unreadable weights (truncated or corrupt?): {e}"),
+    };
+    if path.extension().is_some_and(|e| e == "bin") {
+        let pth = candle_core::pickle::PthTensors::new(path, None).map_err(bad)?;
+        let names = pth.tensor_infos().keys().cloned().collect();
+        return Ok((
+            names,
+            VarBuilder::from_backend(Box::new(pth), dtype, device.clone()),
+        ));
+    }
+    // SAFETY: the file is memory-mapped read-only; stance does not modify model files while running.
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }.map_err(bad)?;
+    let names = st.tensors().into_iter().map(|(n, _)| n).collect();
+    Ok((
+        names,
+        VarBuilder::from_backend(Box::new(st), dtype, device.clone()),
+    ))
+}
+
+/// An encoder with a token-classification head.
+#[derive(Debug, Clone)]
+pub struct TokenClassifier {
+    pub encoder: Encoder,
+    pub head: Linear,
+    pub labels: Vec<String>,
+    pub casing: bool,
+}
+
+/// Where the encoder's weights sit in a file: `bert.`-prefixed or bare.
+pub fn encoder_prefix(names: &HashSet<String>, arch: Architecture) -> Option<&'static str> {
+    let key = "embeddings.word_embeddings.weight";
+    if names.contains(&format!("{}.{key}", arch.prefix())) {
+        Some(arch.prefix())
+    } else if names.contains(key) {
+        Some("")
+    } else {
+        None
+    }
+}
+
+impl TokenClassifier {
+    /// Builds the model from a [`VarBuilder`] at the checkpoint's root.
+    pub fn build(
+        config: &ModelConfig,
+        arch: Architecture,
+        labels: Vec<String>,
+        prefix: &str,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        let enc_vb = if prefix.is_empty() {
+            vb.clone()
+        } else {
+            vb.pp(prefix)
+        };
+        let encoder = Encoder::load(config, arch, enc_vb)?;
+        let head = linear(config.hidden_size, labels.len(), vb.pp("classifier"))?;
+        Ok(TokenClassifier {
+            encoder,
+            head,
+            labels,
+            casing: config.stance_casing,
+        })
+    }
+
+    /// Loads a checkpoint's weights, checking names and shapes against its config.
+    pub fn load(ck: &Checkpoint, device: &Device) -> Result<TokenClassifier, ModelError> {
+        let (names, vb) = open_weights(&ck.weights, DType::F32, device)?;
+        let prefix = encoder_prefix(&names, ck.arch).ok_or_else(|| ModelError::Weights {
+            path: ck.weights.clone(),
+            message: format!(
+                "no encoder weights: expected {p}.embeddings.word_embeddings.weight or embeddings.word_embeddings.weight",
+                p = ck.arch.prefix()
+            ),
+        })?;
+        if !names.contains("classifier.weight") {
+            return Err(ModelError::Weights {
+                path: ck.weights.clone(),
+                message: "no token-classification head (classifier.weight): this is a bare encoder, not an NER model".into(),
+            });
+        }
+        TokenClassifier::build(&ck.config, ck.arch, ck.labels.clone(), prefix, vb).map_err(|e| {
+            ModelError::Weights {
+                path: ck.weights.clone(),
+                message: format!("weights do not match config.json: {e}"),
+            }
+        })
+    }
+
+    /// Label logits `[batch, seq, labels]`.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        shapes: Option<&Tensor>,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let hidden = self.encoder.forward(ids, mask, shapes, train)?;
+        self.head.forward(&hidden)
+    }
+}
+
+/// Loads `tokenizer.json` with padding and truncation off (windows and batches
+/// are made by `stance`), checking its vocabulary against the embedding matrix.
+pub fn load_tokenizer(path: &Path, embeddings: usize) -> Result<Tokenizer, ModelError> {
+    let mut tok = Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    tok.with_padding(None);
+    tok.with_truncation(None)
+        .map_err(|e| ModelError::Tokenizer {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+    let size = tok.get_vocab_size(true);
+    if size != embeddings {
+        return Err(ModelError::VocabMismatch {
+            path: path.into(),
+            tokenizer: size,
+            embeddings,
+        });
+    }
+    Ok(tok)
+}

@@ -1,0 +1,54 @@
+//! The transformer backend: Hugging Face token-classification checkpoints run through candle.
+//!
+//! - [`source`]: where a model comes from (a directory, the Hub cache, the shipped default)
+//! - [`checkpoint`]: reading and validating `config.json`, `tokenizer.json` and the weights
+//! - [`encoder`]: the BERT-family encoder (inference and training)
+//! - [`window`], [`aggregate`]: long texts and sub-word tokens to entity spans
+//! - [`tagger`]: the [`crate::EntityTagger`] that puts them together
+
+pub mod aggregate;
+pub mod checkpoint;
+pub mod config;
+pub mod encoder;
+pub mod source;
+pub mod tagger;
+pub mod window;
+
+use std::path::PathBuf;
+
+/// Why a model could not be found, loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{dir}: not a model directory ({file} is missing)")]
+    MissingFile { dir: PathBuf, file: &'static str },
+    #[error("{dir}: no weights (expected model.safetensors or pytorch_model.bin)")]
+    NoWeights { dir: PathBuf },
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("{path}: unsupported architecture {found:?}; stance runs BERT, DistilBERT, RoBERTa and XLM-RoBERTa checkpoints")]
+    UnsupportedArchitecture { path: PathBuf, found: String },
+    #[error("{path}: no usable id2label (a token-classification checkpoint lists its labels as {{\"0\": \"O\", \"1\": \"B-PER\", ...}})")]
+    NoLabels { path: PathBuf },
+    #[error("{path}: cannot load the tokenizer: {message}")]
+    Tokenizer { path: PathBuf, message: String },
+    #[error("{path}: the tokenizer has {tokenizer} tokens but the embedding matrix has {embeddings} rows; the tokenizer does not belong to these weights")]
+    VocabMismatch {
+        path: PathBuf,
+        tokenizer: usize,
+        embeddings: usize,
+    },
+    #[error("{path}: {message}")]
+    Weights { path: PathBuf, message: String },
+    #[error("model {repo}: {message}")]
+    Hub { repo: String, message: String },
+    #[error("no default model is installed (looked in {looked}); pass --model DIR or ORG/NAME, or use --backend rules")]
+    NoDefault { looked: String },
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+impl From<candle_core::Error> for ModelError {
+    fn from(e: candle_core::Error) -> Self {
+        ModelError::Inference(e.to_string())
+    }
+}
