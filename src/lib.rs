@@ -15,6 +15,7 @@
 //! ```
 
 pub mod actors;
+pub mod conll;
 pub mod doc;
 pub mod document;
 pub mod error;

@@ -5,12 +5,22 @@ use std::str::FromStr;
 use crate::actors::link;
 use crate::doc::Doc;
 use crate::document::Document;
-use crate::error::{Result, StanceError};
+use crate::error::Result;
+use crate::model::load_tagger;
+use crate::model::tagger::InferenceOptions;
 use crate::ner::rules::RuleTagger;
 use crate::ner::EntityTagger;
 use crate::stance::rules::RuleClassifier;
 use crate::stance::StanceClassifier;
 use crate::Backend;
+
+/// Which model to load for the model backend, and how to run it.
+#[derive(Debug, Clone, Default)]
+pub struct ModelChoice {
+    /// A directory or Hub id; `None` is the default model under `models/`.
+    pub spec: Option<String>,
+    pub options: InferenceOptions,
+}
 
 /// Which backend the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -55,19 +65,40 @@ impl Pipeline {
 
     /// Builds the pipeline for a backend choice. Returns the pipeline and, for
     /// `auto`, a note saying why it fell back to rules (to print once).
-    pub fn for_backend(choice: BackendChoice) -> Result<(Pipeline, Option<String>)> {
+    pub fn for_backend(
+        choice: BackendChoice,
+        model: &ModelChoice,
+    ) -> Result<(Pipeline, Option<String>)> {
+        let load = || load_tagger(model.spec.as_deref(), model.options);
         match choice {
             BackendChoice::Rules => Ok((Pipeline::rules(), None)),
-            BackendChoice::Model => Err(StanceError::ModelUnavailable(
-                "no transformer model is available in this version of stance yet; use --backend rules (or auto)".into(),
-            )),
-            // No model backend exists yet, so auto is the rules, silently: there is nothing to fall back from.
-            BackendChoice::Auto => Ok((Pipeline::rules(), None)),
+            BackendChoice::Model => {
+                let tagger = load()?;
+                Ok((
+                    Pipeline::with(Box::new(tagger), Box::new(RuleClassifier::default())),
+                    None,
+                ))
+            }
+            BackendChoice::Auto => match load() {
+                Ok(tagger) => Ok((
+                    Pipeline::with(Box::new(tagger), Box::new(RuleClassifier::default())),
+                    None,
+                )),
+                Err(e) => Ok((
+                    Pipeline::rules(),
+                    Some(format!("using the rules backend: {e}")),
+                )),
+            },
         }
     }
 
     pub fn with(tagger: Box<dyn EntityTagger>, classifier: Box<dyn StanceClassifier>) -> Pipeline {
         Pipeline { tagger, classifier }
+    }
+
+    /// The entity tagger (for `stance eval ner`).
+    pub fn tagger(&self) -> &dyn EntityTagger {
+        self.tagger.as_ref()
     }
 
     /// The backend that produced the entities and statements.

@@ -178,12 +178,17 @@ fn usage_errors_exit_2_and_help_teaches() {
 
 #[test]
 fn model_backend_says_no_model_is_available() {
+    let empty = tempfile::tempdir().unwrap();
     stance()
+        .env("STANCE_MODELS", empty.path())
         .args(["classify", "--backend", "model"])
         .write_stdin("Paris accused Rome.")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no transformer model"));
+        .stderr(
+            predicate::str::contains("no default model is installed")
+                .and(predicate::str::contains("--model")),
+        );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Evaluation against labeled data.
 
+pub mod ner;
 pub mod stance;
 
 /// Precision, recall and F1 from counts (0 when undefined, as the reference scorer does).

@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
 use tokenizers::Tokenizer;
 
 use super::config::{Architecture, ModelConfig};
-use super::encoder::Encoder;
+use super::encoder::{dense, Dense, Encoder, Mode};
 use super::ModelError;
 
 /// The files of a checkpoint, checked to exist and to agree with each other.
@@ -114,7 +114,7 @@ pub fn open_weights(
 #[derive(Debug, Clone)]
 pub struct TokenClassifier {
     pub encoder: Encoder,
-    pub head: Linear,
+    pub head: Dense,
     pub labels: Vec<String>,
     pub casing: bool,
 }
@@ -146,7 +146,7 @@ impl TokenClassifier {
             vb.pp(prefix)
         };
         let encoder = Encoder::load(config, arch, enc_vb)?;
-        let head = linear(config.hidden_size, labels.len(), vb.pp("classifier"))?;
+        let head = dense(config.hidden_size, labels.len(), vb.pp("classifier"))?;
         Ok(TokenClassifier {
             encoder,
             head,
@@ -185,9 +185,9 @@ impl TokenClassifier {
         ids: &Tensor,
         mask: &Tensor,
         shapes: Option<&Tensor>,
-        train: bool,
+        mode: &mut Mode,
     ) -> candle_core::Result<Tensor> {
-        let hidden = self.encoder.forward(ids, mask, shapes, train)?;
+        let hidden = self.encoder.forward(ids, mask, shapes, mode)?;
         self.head.forward(&hidden)
     }
 }

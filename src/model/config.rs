@@ -60,6 +60,9 @@ pub struct ModelConfig {
     /// embeddings, so an uncased encoder sees capitalisation.
     #[serde(default)]
     pub stance_casing: bool,
+    /// Extension of `stance`: the window length (tokens) the model was trained on.
+    #[serde(default)]
+    pub stance_context: Option<usize>,
 }
 
 fn default_act() -> String {

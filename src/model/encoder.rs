@@ -6,10 +6,11 @@
 //! and RoBERTa checkpoints: the fast fused ops at inference, plain tensor ops
 //! (with gradients) and real dropout in training.
 
-use candle_core::{DType, Module, Result, Tensor, D};
-use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
+use candle_core::{DType, Module, Result, Tensor};
+use candle_nn::{embedding, Embedding, VarBuilder};
 
 use super::config::{Architecture, ModelConfig};
+use super::ops;
 
 /// Number of word shapes of the casing feature: lower, Capitalised, ALL CAPS, other.
 pub const SHAPES: usize = 4;
@@ -35,37 +36,84 @@ impl LayerNorm {
         Ok(LayerNorm { weight, bias, eps })
     }
 
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if !train {
-            return candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32);
+    pub fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        match mode {
+            Mode::Infer => candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32),
+            Mode::Train { .. } => ops::layer_norm(x, &self.weight, &self.bias, self.eps),
         }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centered = x.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
     }
 }
 
-fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor> {
-    if train && p > 0.0 {
-        candle_nn::ops::dropout(x, p as f32)
-    } else {
-        Ok(x.clone())
+/// A dense layer `x W^T + b` over the last dimension. Unlike candle-nn's
+/// `Linear` it multiplies a 2-D view of the input, so training never
+/// materialises (and then reduces) a weight gradient per batch row.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+pub fn dense(inp: usize, out: usize, vb: VarBuilder) -> Result<Dense> {
+    Ok(Dense {
+        weight: vb.get((out, inp), "weight")?,
+        bias: vb.get(out, "bias")?,
+    })
+}
+
+impl Dense {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut dims = x.dims().to_vec();
+        let inp = *dims.last().unwrap_or(&1);
+        let rows = x.elem_count() / inp.max(1);
+        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
+        let y = ops::bias_add(&y, &self.bias)?;
+        *dims.last_mut().expect("a dimension") = self.weight.dim(0)?;
+        y.reshape(dims)
+    }
+}
+
+/// Inference, or training with dropout masks drawn from a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Infer,
+    /// Each dropout site takes the next seed, so a step is reproducible.
+    Train {
+        seed: u64,
+    },
+}
+
+impl Mode {
+    pub fn is_train(&self) -> bool {
+        matches!(self, Mode::Train { .. })
+    }
+
+    fn dropout(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
+        match self {
+            Mode::Train { seed } if p > 0.0 => {
+                *seed = ops::SplitMix64(*seed).next_u64();
+                ops::dropout(x, p as f32, *seed)
+            }
+            _ => Ok(x.clone()),
+        }
+    }
+
+    fn softmax(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Mode::Infer => candle_nn::ops::softmax_last_dim(x),
+            Mode::Train { .. } => ops::softmax_last_dim(x),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    out: Linear,
+    query: Dense,
+    key: Dense,
+    value: Dense,
+    out: Dense,
     attn_norm: LayerNorm,
-    ff_in: Linear,
-    ff_out: Linear,
+    ff_in: Dense,
+    ff_out: Dense,
     out_norm: LayerNorm,
 }
 
@@ -74,23 +122,23 @@ impl Layer {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         match arch {
             Architecture::DistilBert => Ok(Layer {
-                query: linear(h, h, vb.pp("attention.q_lin"))?,
-                key: linear(h, h, vb.pp("attention.k_lin"))?,
-                value: linear(h, h, vb.pp("attention.v_lin"))?,
-                out: linear(h, h, vb.pp("attention.out_lin"))?,
+                query: dense(h, h, vb.pp("attention.q_lin"))?,
+                key: dense(h, h, vb.pp("attention.k_lin"))?,
+                value: dense(h, h, vb.pp("attention.v_lin"))?,
+                out: dense(h, h, vb.pp("attention.out_lin"))?,
                 attn_norm: LayerNorm::load(h, eps, vb.pp("sa_layer_norm"))?,
-                ff_in: linear(h, i, vb.pp("ffn.lin1"))?,
-                ff_out: linear(i, h, vb.pp("ffn.lin2"))?,
+                ff_in: dense(h, i, vb.pp("ffn.lin1"))?,
+                ff_out: dense(i, h, vb.pp("ffn.lin2"))?,
                 out_norm: LayerNorm::load(h, eps, vb.pp("output_layer_norm"))?,
             }),
             _ => Ok(Layer {
-                query: linear(h, h, vb.pp("attention.self.query"))?,
-                key: linear(h, h, vb.pp("attention.self.key"))?,
-                value: linear(h, h, vb.pp("attention.self.value"))?,
-                out: linear(h, h, vb.pp("attention.output.dense"))?,
+                query: dense(h, h, vb.pp("attention.self.query"))?,
+                key: dense(h, h, vb.pp("attention.self.key"))?,
+                value: dense(h, h, vb.pp("attention.self.value"))?,
+                out: dense(h, h, vb.pp("attention.output.dense"))?,
                 attn_norm: LayerNorm::load(h, eps, vb.pp("attention.output.LayerNorm"))?,
-                ff_in: linear(h, i, vb.pp("intermediate.dense"))?,
-                ff_out: linear(i, h, vb.pp("output.dense"))?,
+                ff_in: dense(h, i, vb.pp("intermediate.dense"))?,
+                ff_out: dense(i, h, vb.pp("output.dense"))?,
                 out_norm: LayerNorm::load(h, eps, vb.pp("output.LayerNorm"))?,
             }),
         }
@@ -121,7 +169,7 @@ impl Encoder {
     /// (`bert`, `distilbert`, `roberta`, or the root for bare encoders).
     pub fn load(cfg: &ModelConfig, arch: Architecture, vb: VarBuilder) -> Result<Self> {
         let h = cfg.hidden_size;
-        if cfg.num_attention_heads == 0 || h % cfg.num_attention_heads != 0 {
+        if cfg.num_attention_heads == 0 || !h.is_multiple_of(cfg.num_attention_heads) {
             candle_core::bail!(
                 "hidden_size {h} is not a multiple of num_attention_heads {}",
                 cfg.num_attention_heads
@@ -171,6 +219,10 @@ impl Encoder {
         })
     }
 
+    pub fn arch(&self) -> Architecture {
+        self.arch
+    }
+
     /// Longest input (with special tokens) the position embeddings allow.
     pub fn max_len(&self) -> usize {
         match self.arch {
@@ -180,8 +232,9 @@ impl Encoder {
         }
     }
 
-    fn activation(&self, x: &Tensor) -> Result<Tensor> {
+    fn activation(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         match self.act.as_str() {
+            "gelu" if mode.is_train() => ops::gelu(x),
             "gelu" => x.gelu_erf(),
             "relu" => x.relu(),
             _ => x.gelu(),
@@ -196,7 +249,7 @@ impl Encoder {
         ids: &Tensor,
         mask: &Tensor,
         shapes: Option<&Tensor>,
-        train: bool,
+        mode: &mut Mode,
     ) -> Result<Tensor> {
         let (batch, seq) = ids.dims2()?;
         let device = ids.device();
@@ -224,11 +277,8 @@ impl Encoder {
         if let (Some(casing), Some(shapes)) = (&self.casing, shapes) {
             x = x.add(&casing.forward(shapes)?)?;
         }
-        let mut x = dropout(
-            &self.embed_norm.forward(&x, train)?,
-            self.hidden_dropout,
-            train,
-        )?;
+        let normed = self.embed_norm.forward(&x, mode)?;
+        let mut x = mode.dropout(&normed, self.hidden_dropout)?;
 
         // Additive mask: 0 where attended, a large negative number on padding.
         let dtype = x.dtype();
@@ -245,21 +295,18 @@ impl Encoder {
             let k = split(layer.key.forward(&x)?)?;
             let v = split(layer.value.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = dropout(
-                &candle_nn::ops::softmax_last_dim(&scores)?,
-                self.attention_dropout,
-                train,
-            )?;
+            let probs = mode.softmax(&scores)?;
+            let probs = mode.dropout(&probs, self.attention_dropout)?;
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((
                 batch,
                 seq,
                 self.hidden_size,
             ))?;
-            let attn = dropout(&layer.out.forward(&ctx)?, self.hidden_dropout, train)?;
-            x = layer.attn_norm.forward(&(attn + &x)?, train)?;
-            let ff = self.activation(&layer.ff_in.forward(&x)?)?;
-            let ff = dropout(&layer.ff_out.forward(&ff)?, self.hidden_dropout, train)?;
-            x = layer.out_norm.forward(&(ff + &x)?, train)?;
+            let attn = mode.dropout(&layer.out.forward(&ctx)?, self.hidden_dropout)?;
+            x = layer.attn_norm.forward(&(attn + &x)?, mode)?;
+            let ff = self.activation(&layer.ff_in.forward(&x)?, mode)?;
+            let ff = mode.dropout(&layer.ff_out.forward(&ff)?, self.hidden_dropout)?;
+            x = layer.out_norm.forward(&(ff + &x)?, mode)?;
         }
         Ok(x)
     }

@@ -10,8 +10,13 @@ pub mod aggregate;
 pub mod checkpoint;
 pub mod config;
 pub mod encoder;
+pub mod inputs;
+pub mod ops;
+pub mod optim;
 pub mod source;
 pub mod tagger;
+pub mod threads;
+pub mod train;
 pub mod window;
 
 use std::path::PathBuf;
@@ -51,4 +56,18 @@ impl From<candle_core::Error> for ModelError {
     fn from(e: candle_core::Error) -> Self {
         ModelError::Inference(e.to_string())
     }
+}
+
+/// Loads an entity model: `spec` is a directory or a Hub id `ORG/NAME[@REV]`;
+/// `None` takes the default installed under `models/`.
+pub fn load_tagger(
+    spec: Option<&str>,
+    options: tagger::InferenceOptions,
+) -> Result<tagger::ModelTagger, ModelError> {
+    let dir = match spec {
+        Some(s) => source::resolve(&source::ModelSpec::parse(s))?,
+        None => source::default_model()?,
+    };
+    let ck = checkpoint::Checkpoint::open(&dir)?;
+    tagger::ModelTagger::load(&ck, options)
 }

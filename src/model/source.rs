@@ -105,14 +105,12 @@ fn resolve_hub(repo: &str, revision: &str) -> Result<PathBuf, ModelError> {
                 cache_dir.display()
             ))
         })?;
-        for f in ["tokenizer.json"] {
-            from_cache(f).ok_or_else(|| {
-                hub_err(format!(
-                    "{f} is not in the local cache at {}",
-                    cache_dir.display()
-                ))
-            })?;
-        }
+        from_cache("tokenizer.json").ok_or_else(|| {
+            hub_err(format!(
+                "tokenizer.json is not in the local cache at {}",
+                cache_dir.display()
+            ))
+        })?;
         if !WEIGHT_FILES.iter().any(|f| from_cache(f).is_some()) {
             return Err(hub_err(format!(
                 "no weights in the local cache at {}",
@@ -154,13 +152,14 @@ fn resolve_hub(repo: &str, revision: &str) -> Result<PathBuf, ModelError> {
 /// Name of the default entity model's directory under `models/`.
 pub const DEFAULT_NER: &str = "ner";
 
-/// Directories searched for `models/`: `$STANCE_MODELS`, beside the executable
-/// (and above it, for `target/release/stance` in a clone), and the source tree.
+/// Directories searched for `models/`: `$STANCE_MODELS` alone when it is set;
+/// otherwise `models/` beside the executable (and above it, for
+/// `target/release/stance` in a clone) and in the source tree.
 pub fn models_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
     if let Some(d) = std::env::var_os("STANCE_MODELS").filter(|v| !v.is_empty()) {
-        dirs.push(PathBuf::from(d));
+        return vec![PathBuf::from(d)];
     }
+    let mut dirs = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         for anc in exe.ancestors().skip(1).take(4) {
             dirs.push(anc.join("models"));

@@ -10,7 +10,7 @@ use std::ops::Range;
 pub fn plan(n: usize, size: usize, stride: usize) -> Vec<Range<usize>> {
     let size = size.max(1);
     if n <= size {
-        return vec![0..n];
+        return std::iter::once(0..n).collect();
     }
     let step = size - stride.min(size - 1);
     let mut out = Vec::new();

@@ -64,4 +64,9 @@ pub trait EntityTagger: Send + Sync {
     /// Entities sorted by start offset, not overlapping.
     fn tag(&self, doc: &Doc) -> Result<Vec<Entity>>;
     fn backend(&self) -> Backend;
+
+    /// Entities of several texts; a model batches them together.
+    fn tag_texts(&self, texts: &[&str]) -> Result<Vec<Vec<Entity>>> {
+        texts.iter().map(|t| self.tag(&Doc::new(*t))).collect()
+    }
 }

@@ -1,0 +1,102 @@
+//! How model work is spread over CPU cores.
+//!
+//! candle multi-threads its matrix products but runs element-wise ops on one
+//! core, so on a small encoder much of a forward pass is single-threaded.
+//! Running one single-threaded worker per core, each on its own batches, keeps
+//! every core busy; `stance bench` measures both ways.
+
+/// The number of cores this process may use.
+pub fn available() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Parallelism {
+    /// One single-threaded worker per thread, each on its own batches.
+    #[default]
+    Workers,
+    /// One worker; candle splits each matrix product over the threads.
+    Intra,
+}
+
+/// Sets the thread count candle's matrix products use (it reads
+/// `RAYON_NUM_THREADS` on every product). Call it at start-up, before any
+/// other thread runs: one thread per worker for `Workers`, all for `Intra`.
+pub fn configure(threads: usize, parallelism: Parallelism) {
+    let per_product = match parallelism {
+        Parallelism::Workers => 1,
+        Parallelism::Intra => threads.max(1),
+    };
+    std::env::set_var("RAYON_NUM_THREADS", per_product.to_string());
+}
+
+/// Applies `f` to every item on `workers` threads (items `w`, `w + workers`, ...
+/// go to worker `w`), each inside its own one-thread rayon pool so that the
+/// workers never wait for each other. Results come back in item order; the
+/// first error wins.
+pub fn map_workers<I, T, E, F>(workers: usize, items: &[I], f: F) -> Result<Vec<T>, E>
+where
+    I: Sync,
+    T: Send,
+    E: Send,
+    F: Fn(&I) -> Result<T, E> + Sync,
+{
+    let workers = workers.clamp(1, items.len().max(1));
+    if workers == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let f = &f;
+    let parts: Vec<Result<Vec<(usize, T)>, E>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(1)
+                        .build()
+                        .expect("a one-thread pool");
+                    pool.install(|| {
+                        let mut out = Vec::new();
+                        for (i, item) in items.iter().enumerate().skip(w).step_by(workers) {
+                            out.push((i, f(item)?));
+                        }
+                        Ok(out)
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a model worker panicked"))
+            .collect()
+    });
+    let mut slots: Vec<Option<T>> = (0..items.len()).map(|_| None).collect();
+    for part in parts {
+        for (i, t) in part? {
+            slots[i] = Some(t);
+        }
+    }
+    Ok(slots
+        .into_iter()
+        .map(|t| t.expect("every item has a result"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_keep_item_order_and_report_errors() {
+        let items: Vec<u32> = (0..17).collect();
+        let out: Vec<u32> = map_workers(3, &items, |x| Ok::<_, String>(x * 2)).unwrap();
+        assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        let err = map_workers(2, &items, |x| {
+            if *x == 5 {
+                Err(format!("bad {x}"))
+            } else {
+                Ok(*x)
+            }
+        });
+        assert_eq!(err.unwrap_err(), "bad 5");
+    }
+}

@@ -1,0 +1,474 @@
+//! The transformer entity backend on tiny checkpoints built here: loading,
+//! failures, batching, windowing, the Hub cache, and the real base encoder.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::tiny::{self, Tiny};
+use common::*;
+use stance::model::aggregate::Aggregation;
+use stance::model::checkpoint::Checkpoint;
+use stance::model::tagger::{InferenceOptions, ModelTagger};
+use stance::model::threads::Parallelism;
+use stance::span::Span;
+use stance::EntityTagger;
+
+fn options(batch_size: usize) -> InferenceOptions {
+    InferenceOptions {
+        batch_size,
+        threads: 1,
+        parallelism: Parallelism::Workers,
+        ..Default::default()
+    }
+}
+
+fn tagger(dir: &Path, opts: InferenceOptions) -> ModelTagger {
+    ModelTagger::load(&Checkpoint::open(dir).unwrap(), opts).unwrap()
+}
+
+fn write(t: &Tiny) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny");
+    tiny::write(t, &dir);
+    (tmp, dir)
+}
+
+const SENTENCES: [&str; 4] = [
+    "Kerry warned Russia on Monday.",
+    "France accused Berlin of fraud, the minister said.",
+    "Talks with Paris would resume.",
+    "A plan to end the war in Russia and France, said Kerry in Berlin on Monday with the minister.",
+];
+
+fn text_and_units() -> (String, Vec<Span>) {
+    let mut text = String::new();
+    let mut units = Vec::new();
+    for s in SENTENCES {
+        units.push(Span::new(text.len(), text.len() + s.len()));
+        text.push_str(s);
+        text.push(' ');
+    }
+    (text, units)
+}
+
+#[test]
+fn both_weight_layouts_load_and_agree() {
+    let (_a, with_prefix) = write(&Tiny::default());
+    let (_b, bare) = write(&Tiny {
+        bert_prefix: false,
+        ..Default::default()
+    });
+    let (text, units) = text_and_units();
+    let p1 = tagger(&with_prefix, options(8))
+        .probabilities(&text, &units)
+        .unwrap();
+    let p2 = tagger(&bare, options(8))
+        .probabilities(&text, &units)
+        .unwrap();
+    assert_eq!(p1, p2);
+    assert_eq!(p1.len(), units.len());
+    // The tokenizer's fixed padding to 128 is off: one row per real token.
+    assert!(p1[0].len() < 20, "{} tokens", p1[0].len());
+}
+
+#[test]
+fn batched_results_equal_one_sentence_at_a_time() {
+    let (_t, dir) = write(&Tiny::default());
+    let (text, units) = text_and_units();
+    let batched = tagger(&dir, options(8))
+        .probabilities(&text, &units)
+        .unwrap();
+    let one = tagger(&dir, options(1))
+        .probabilities(&text, &units)
+        .unwrap();
+    let two_workers = tagger(
+        &dir,
+        InferenceOptions {
+            threads: 2,
+            ..options(2)
+        },
+    )
+    .probabilities(&text, &units)
+    .unwrap();
+    let mut max_diff = 0f32;
+    for (a, (b, c)) in batched.iter().zip(one.iter().zip(&two_workers)) {
+        assert_eq!(a.len(), b.len());
+        for (x, (y, z)) in a.iter().zip(b.iter().zip(c)) {
+            assert_eq!(x.span, y.span);
+            for (p, (q, r)) in x.probs.iter().zip(y.probs.iter().zip(&z.probs)) {
+                max_diff = max_diff.max((p - q).abs()).max((p - r).abs());
+            }
+        }
+    }
+    // Padding is masked: the shorter sentences padded to the longest give the same numbers.
+    assert!(
+        max_diff < 1e-4,
+        "batched and unbatched differ by {max_diff}"
+    );
+}
+
+#[test]
+fn a_long_document_windowed_matches_one_window_over_everything() {
+    // Without attention to context and without positions, a token's label does not
+    // depend on its window; what is tested is the windows' stitching and offsets.
+    let words: Vec<&str> = tiny::WORDS
+        .iter()
+        .copied()
+        .filter(|w| w.chars().all(char::is_alphabetic))
+        .collect();
+    let mut text = String::new();
+    for i in 0..5000 {
+        if i > 0 {
+            text.push(' ');
+        }
+        let w = words[(i * 7 + i / 13) % words.len()];
+        if i % 5 == 0 {
+            let mut c = w.chars();
+            text.extend(c.next().unwrap().to_uppercase());
+            text.push_str(c.as_str());
+        } else {
+            text.push_str(w);
+        }
+    }
+    let base = Tiny {
+        zero_positions: true,
+        no_attention: true,
+        ..Default::default()
+    };
+    let (_a, small) = write(&Tiny {
+        max_positions: 64,
+        ..base
+    });
+    let (_b, large) = write(&Tiny {
+        max_positions: 8192,
+        ..base
+    });
+    let doc = stance::doc::Doc::new(text.clone());
+    let windowed = tagger(
+        &small,
+        InferenceOptions {
+            stride: 16,
+            ..options(8)
+        },
+    );
+    assert!(windowed.max_tokens() <= 62);
+    let whole = tagger(&large, options(8));
+    let a = windowed.tag(&doc).unwrap();
+    let b = whole.tag(&doc).unwrap();
+    assert!(
+        a.len() > 50,
+        "the tiny model should find entities, found {}",
+        a.len()
+    );
+    let key = |e: &stance::Entity| (e.span, e.label);
+    let (ka, kb): (Vec<_>, Vec<_>) = (a.iter().map(key).collect(), b.iter().map(key).collect());
+    if let Some(i) = (0..ka.len().min(kb.len())).find(|&i| ka[i] != kb[i]) {
+        panic!(
+            "entity {i} differs: windowed {:?}, whole {:?}",
+            ka[i], kb[i]
+        );
+    }
+    assert_eq!(ka.len(), kb.len());
+    // Nothing beyond the first window was dropped.
+    assert!(a.last().unwrap().span.start > text.len() - 200);
+}
+
+#[test]
+fn windows_see_context_from_both_sides() {
+    // With attention on, a windowed run differs from a whole run only near window
+    // edges; tokens are taken from the window where they sit most central.
+    let (_a, small) = write(&Tiny {
+        max_positions: 64,
+        zero_positions: true,
+        ..Default::default()
+    });
+    let text = SENTENCES.join(" ").repeat(20);
+    let t = tagger(
+        &small,
+        InferenceOptions {
+            stride: 24,
+            ..options(4)
+        },
+    );
+    let probs = t.probabilities(&text, &[Span::new(0, text.len())]).unwrap();
+    let spans: Vec<Span> = probs[0].iter().map(|p| p.span).collect();
+    // Every token once, in order, with offsets into the text.
+    assert!(spans.windows(2).all(|w| w[0].end <= w[1].start));
+    assert!(spans.len() > 200);
+    for s in &spans {
+        assert!(!text[s.start..s.end].trim().is_empty());
+    }
+}
+
+fn stance_with_model(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = stance();
+    cmd.args([
+        "classify",
+        "--backend",
+        "model",
+        "--format",
+        "json",
+        "--model",
+    ])
+    .arg(dir);
+    cmd
+}
+
+#[test]
+fn cli_runs_a_checkpoint_and_marks_entities_as_model_output() {
+    let (_t, dir) = write(&Tiny::default());
+    let text = "Kerry warned Russia on Monday. France accused Berlin of fraud.";
+    let out = stance_with_model(&dir).write_stdin(text).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out.stdout);
+    let entities = doc["entities"].as_array().unwrap();
+    assert!(!entities.is_empty());
+    for e in entities {
+        assert_eq!(e["backend"], "model");
+        let (s, end) = (e["start"].as_u64().unwrap(), e["end"].as_u64().unwrap());
+        assert_eq!(chars(text, s, end), e["text"].as_str().unwrap());
+    }
+    assert_eq!(doc["backend"], "hybrid");
+}
+
+fn expect_model_error(dir: &Path, needle: &str) {
+    let out = stance_with_model(dir)
+        .write_stdin("Kerry warned Russia.")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn broken_checkpoints_fail_with_clear_errors() {
+    let (_t, dir) = write(&Tiny::default());
+    let copy = |name: &str| {
+        let d = dir.parent().unwrap().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+            std::fs::copy(dir.join(f), d.join(f)).unwrap();
+        }
+        d
+    };
+    // Missing files.
+    let d = copy("no-config");
+    std::fs::remove_file(d.join("config.json")).unwrap();
+    expect_model_error(&d, "config.json is missing");
+    let d = copy("no-tokenizer");
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    expect_model_error(&d, "tokenizer.json is missing");
+    let d = copy("no-weights");
+    std::fs::remove_file(d.join("model.safetensors")).unwrap();
+    expect_model_error(&d, "no weights");
+    expect_model_error(&dir.parent().unwrap().join("absent"), "absent");
+    // Truncated and corrupt weights.
+    let d = copy("truncated");
+    let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
+    std::fs::write(d.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    expect_model_error(&d, "model.safetensors");
+    let d = copy("corrupt");
+    std::fs::write(
+        d.join("model.safetensors"),
+        b"\xff\xff\xff\xff\xff\xff\xff\x7fgarbage",
+    )
+    .unwrap();
+    expect_model_error(&d, "unreadable weights");
+    // Shapes that do not match the config.
+    let d = copy("shapes");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+    cfg["hidden_size"] = 32.into();
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+    expect_model_error(&d, "do not match config.json");
+    // No id2label.
+    let d = copy("labels");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+    cfg.as_object_mut().unwrap().remove("id2label");
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+    expect_model_error(&d, "no usable id2label");
+    // A tokenizer whose vocabulary is smaller than the embedding matrix.
+    let d = copy("vocab");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+    let n = cfg["vocab_size"].as_u64().unwrap();
+    cfg["vocab_size"] = (n + 10).into();
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+    // Weights must match the larger vocabulary for the tokenizer check to be the one that fails.
+    let mut w = tiny::weights(&Tiny::default(), n as usize + 10);
+    w.remove("bert.embeddings.word_embeddings.weight");
+    let emb = candle_core::Tensor::zeros(
+        (n as usize + 10, 16),
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    w.insert("bert.embeddings.word_embeddings.weight".into(), emb);
+    candle_core::safetensors::save(&w, d.join("model.safetensors")).unwrap();
+    expect_model_error(&d, "the tokenizer does not belong to these weights");
+}
+
+#[test]
+fn auto_falls_back_to_rules_with_one_warning_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let out = stance()
+        .args(["classify", "--format", "json", "--model"])
+        .arg(&missing)
+        .write_stdin("Paris accused Rome of fraud.")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(
+        err.contains("using the rules backend") && err.contains("nothing-here"),
+        "{err}"
+    );
+    let doc = json_of(&out.stdout);
+    assert_eq!(doc["backend"], "rules");
+    assert_eq!(doc["statements"][0]["label"], "accusation");
+}
+
+/// Lays out a Hugging Face cache the way `huggingface_hub` does.
+fn hub_cache(root: &Path, repo: &str, src: &Path) -> String {
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let base = root.join(format!("models--{}", repo.replace('/', "--")));
+    let snap = base.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(base.join("refs")).unwrap();
+    std::fs::write(base.join("refs").join("main"), commit).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(src.join(f), snap.join(f)).unwrap();
+    }
+    commit.to_string()
+}
+
+#[test]
+fn hub_ids_resolve_offline_from_a_local_cache() {
+    let (_t, dir) = write(&Tiny::default());
+    let cache = tempfile::tempdir().unwrap();
+    let commit = hub_cache(cache.path(), "acme/tiny-ner", &dir);
+    let run = |spec: &str| {
+        stance()
+            .env("HF_HUB_CACHE", cache.path())
+            .env("HF_HUB_OFFLINE", "1")
+            .args([
+                "classify",
+                "--backend",
+                "model",
+                "--format",
+                "json",
+                "--model",
+                spec,
+            ])
+            .write_stdin("Kerry warned Russia.")
+            .output()
+            .unwrap()
+    };
+    for spec in ["acme/tiny-ner", &format!("acme/tiny-ner@{commit}")] {
+        let out = run(spec);
+        assert!(
+            out.status.success(),
+            "{spec}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(json_of(&out.stdout)["entities"].as_array().is_some());
+    }
+    let out = run("acme/not-cached");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("acme/not-cached") && err.contains("HF_HUB_OFFLINE"),
+        "{err}"
+    );
+    // HF_HOME/hub is the cache when HF_HUB_CACHE is unset.
+    let home = tempfile::tempdir().unwrap();
+    hub_cache(&home.path().join("hub"), "acme/tiny-ner", &dir);
+    let out = stance()
+        .env_remove("HF_HUB_CACHE")
+        .env("HF_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["models"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("acme/tiny-ner@"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn aggregation_strategies_are_selectable_from_the_command_line() {
+    let (_t, dir) = write(&Tiny::default());
+    let text = "Kerry warned Russia on Monday. France accused Berlin of fraud.";
+    let mut seen = Vec::new();
+    for agg in ["simple", "first", "average", "max"] {
+        let out = stance_with_model(&dir)
+            .args(["--aggregation", agg])
+            .write_stdin(text)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{agg}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push(json_of(&out.stdout)["entities"].clone());
+    }
+    // Word-level strategies never split a word; simple may.
+    let _ = Aggregation::default();
+    assert!(seen.iter().all(|e| e.is_array()));
+}
+
+#[test]
+fn the_real_base_encoder_with_a_random_head_gives_offsets_that_slice_back() {
+    let base = repo("models/base");
+    if !base.join("model.safetensors").is_file() {
+        eprintln!(
+            "SKIPPED: {} is absent (scripts/fetch_base.sh fetches it)",
+            base.display()
+        );
+        return;
+    }
+    let b = stance::model::train::Base::open(&base).unwrap();
+    let t =
+        stance::model::train::Trainable::from_base(&b, &stance::model::train::NER_LABELS, true, 1)
+            .unwrap();
+    let tagger = t.tagger(InferenceOptions {
+        aggregation: Aggregation::Simple,
+        ..options(8)
+    });
+    let mut found = 0;
+    for f in ["steel_duties.txt", "tanker_standoff.txt", "peru_runoff.txt"] {
+        let text = std::fs::read_to_string(repo("data/samples").join(f)).unwrap();
+        let doc = stance::doc::Doc::new(text.clone());
+        for e in tagger.tag(&doc).unwrap() {
+            let piece = &text[e.span.start..e.span.end];
+            assert!(
+                !piece.is_empty() && piece.trim() == piece,
+                "{f}: {:?}",
+                piece
+            );
+            found += 1;
+        }
+    }
+    assert!(
+        found > 0,
+        "a random head over the real encoder still tags something"
+    );
+}
