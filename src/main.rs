@@ -115,6 +115,55 @@ stance train ner --base models/base --train ../shared/data/conll2003/train.txt \
 The best epoch on --dev is kept in --out. A resumable checkpoint is written to OUT/resume every\n\
 --checkpoint-minutes and when --max-minutes runs out; continue with the same command plus --resume.")]
     Ner(TrainNerArgs),
+    /// Train the stance heads (learned and hybrid) over a trained entity model.
+    #[command(after_help = "Example (the shipped heads):\n  \
+stance train stance --ner-model models/ner --out models/stance \\\n    \
+--train data/stance/conll.jsonl:train --train data/stance/written/train.jsonl --train data/samples/gold.jsonl\n\n\
+Training files are gold JSON Lines (guidelines' format) or stand-off labels on CoNLL-2003 given as\n\
+FILE:SPLIT. A share of the training documents (--holdout) picks the epoch and the thresholds;\n\
+score the result on dev with `stance eval stance --compare rules,model,auto`.")]
+    Stance(TrainStanceArgs),
+}
+
+#[derive(Args)]
+struct TrainStanceArgs {
+    /// The trained entity model to start from.
+    #[arg(long, default_value = "models/ner")]
+    ner_model: PathBuf,
+    /// Where the entity model fine-tuned to also tag actor roles goes (one encoder
+    /// pass then serves entities and stance). Required unless --role-epochs 0.
+    #[arg(long)]
+    out_model: Option<PathBuf>,
+    /// Epochs of actor-role fine-tuning of the encoder (0: heads over --ner-model as it is).
+    #[arg(long, default_value_t = 3)]
+    role_epochs: usize,
+    /// Learning rate of the role fine-tuning.
+    #[arg(long, default_value_t = 3e-5)]
+    role_lr: f64,
+    /// Training data: gold JSON Lines, or stand-off CoNLL labels as FILE:SPLIT; repeat.
+    #[arg(long, required = true)]
+    train: Vec<String>,
+    /// Output directory (model/ and hybrid/ are written inside).
+    #[arg(long, default_value = "models/stance")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Hidden units of the actor head (the target head has half).
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Share of training documents held back to choose the epoch and thresholds.
+    #[arg(long, default_value_t = 0.15)]
+    holdout: f64,
+    /// Loss weight of positive examples.
+    #[arg(long, default_value_t = 2.0)]
+    positive_weight: f64,
+    /// Worker threads for the encoder pass.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -209,6 +258,10 @@ struct BackendArgs {
     /// Default: the model shipped under models/ (see `stance models`).
     #[arg(long, value_name = "DIR|ORG/NAME[@REV]")]
     model: Option<String>,
+    /// Stance heads (a directory holding model/ and hybrid/, made by `stance train stance`).
+    /// Default: models/stance.
+    #[arg(long, value_name = "DIR")]
+    stance_model: Option<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -258,6 +311,7 @@ impl BackendArgs {
     fn model_choice(&self) -> ModelChoice {
         ModelChoice {
             spec: self.model.clone(),
+            stance: self.stance_model.clone(),
             options: self.run.options(),
         }
     }
@@ -305,9 +359,16 @@ enum ReportFormat {
 
 #[derive(Args)]
 struct EvalStanceArgs {
-    /// Gold file in JSON Lines.
+    /// Gold file in JSON Lines: the guidelines' format, or the project's stand-off
+    /// labels on CoNLL-2003 (data/stance/conll.jsonl, joined with ../shared/data/conll2003).
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// With stand-off data: only documents of this CoNLL split (train or dev).
     #[arg(long)]
-    data: PathBuf,
+    split: Option<String>,
+    /// Score several backends side by side (e.g. rules,model,auto) instead of --backend.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    compare: Vec<BackendChoice>,
     #[command(flatten)]
     backend: BackendArgs,
     /// Report format.
@@ -334,6 +395,7 @@ fn main() -> ExitCode {
         Command::Classify(args) => classify(args),
         Command::Eval(EvalCommand::Stance(args)) => eval_stance_cmd(args),
         Command::Train(TrainCommand::Ner(args)) => train_ner_cmd(args),
+        Command::Train(TrainCommand::Stance(args)) => train_stance_cmd(args),
         Command::Eval(EvalCommand::Ner(args)) => eval_ner_cmd(args),
         Command::Models => models_cmd(),
         Command::Bench(args) => bench_cmd(args),
@@ -437,19 +499,31 @@ fn progress_bar() -> ProgressBar {
     pb
 }
 
-fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
-    let gold = eval_stance::load_gold(&args.data)?;
-    let pipeline = build_pipeline(&args.backend)?;
+fn load_gold_files(paths: &[PathBuf], split: Option<&str>) -> Result<Vec<eval_stance::GoldDoc>> {
+    let splits: Vec<&str> = split.into_iter().collect();
+    let mut gold = Vec::new();
+    for p in paths {
+        gold.extend(stance::stance::data::load_any(p, &splits)?);
+    }
+    Ok(gold)
+}
+
+/// Runs a pipeline over gold documents; optionally writes the predicted documents.
+fn predict(
+    pipeline: &Pipeline,
+    gold: &[eval_stance::GoldDoc],
+    predictions: Option<&PathBuf>,
+) -> Result<Vec<Vec<eval_stance::Predicted>>> {
     let progress = progress_bar();
     let mut preds = Vec::with_capacity(gold.len());
-    let mut pred_out = match &args.predictions {
+    let mut pred_out = match predictions {
         Some(p) => Some(DocWriter::new(
             OutputFormat::Jsonl,
             open_output(&Some(p.clone()))?,
         )),
         None => None,
     };
-    for g in &gold {
+    for g in gold {
         let doc = pipeline.analyze(&g.id, &g.text)?;
         preds.push(eval_stance::Predicted::from_document(&doc));
         if let Some(w) = pred_out.as_mut() {
@@ -461,8 +535,53 @@ fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
     if let Some(w) = pred_out {
         w.finish()?;
     }
-    let mut report = eval_stance::score(&gold, &preds);
+    Ok(preds)
+}
+
+fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
+    let gold = load_gold_files(&args.data, args.split.as_deref())?;
     let mut out = io::stdout().lock();
+    if !args.compare.is_empty() {
+        let mut reports = Vec::new();
+        for &choice in &args.compare {
+            let backend = BackendArgs {
+                backend: choice,
+                model: args.backend.model.clone(),
+                stance_model: args.backend.stance_model.clone(),
+                run: args.backend.run.clone(),
+            };
+            let pipeline = build_pipeline(&backend)?;
+            let preds = predict(&pipeline, &gold, None)?;
+            let mut report = eval_stance::score(&gold, &preds);
+            if !args.errors {
+                report.errors.clear();
+            }
+            reports.push((
+                format!("{choice:?}").to_lowercase(),
+                pipeline.backend().as_str(),
+                report,
+            ));
+        }
+        match args.format {
+            ReportFormat::Json => {
+                let map: serde_json::Map<String, serde_json::Value> = reports
+                    .iter()
+                    .map(|(name, _, r)| Ok((name.clone(), serde_json::to_value(r)?)))
+                    .collect::<Result<_>>()?;
+                serde_json::to_writer_pretty(&mut out, &map)?;
+                writeln!(out)?;
+            }
+            ReportFormat::Table => write!(
+                out,
+                "{}",
+                eval_stance::format_comparison(&reports, gold.len())
+            )?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pipeline = build_pipeline(&args.backend)?;
+    let preds = predict(&pipeline, &gold, args.predictions.as_ref())?;
+    let mut report = eval_stance::score(&gold, &preds);
     match args.format {
         ReportFormat::Json => {
             if !args.errors {
@@ -479,6 +598,82 @@ fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
             )?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
+    let threads = args.threads.unwrap_or_else(threads::available);
+    threads::configure(threads, Parallelism::Workers);
+    let train = stance::stance::train::load_sources(&args.train)?;
+    eprintln!("{} training documents", train.len());
+    let encoder_dir = if args.role_epochs > 0 {
+        let out_model = args.out_model.clone().context(
+            "--out-model is needed to write the role-tuned entity model (or pass --role-epochs 0)",
+        )?;
+        let examples: Vec<stance::model::roles::RoleExample> = train
+            .iter()
+            .map(|g| {
+                let map = stance::span::CharMap::new(&g.text);
+                let actors = g
+                    .stances
+                    .iter()
+                    .map(|s| {
+                        let span = map.to_bytes(stance::span::CharSpan {
+                            start: s.actor.start,
+                            end: s.actor.end,
+                        });
+                        let k = stance::StanceLabel::ALL
+                            .iter()
+                            .position(|l| *l == s.label)
+                            .unwrap_or(0);
+                        (span, k, s.ambiguous)
+                    })
+                    .collect();
+                stance::model::roles::RoleExample {
+                    text: g.text.clone(),
+                    actors,
+                }
+            })
+            .collect();
+        let opts = stance::model::roles::RoleOptions {
+            model: args.ner_model.clone(),
+            out: out_model.clone(),
+            epochs: args.role_epochs,
+            lr: args.role_lr,
+            batch_size: 4,
+            seed: args.seed,
+            threads,
+            holdout: args.holdout,
+            positive_weight: args.positive_weight,
+            ner_weight: 1.0,
+            progress: io::stderr().is_terminal(),
+        };
+        stance::model::roles::train_roles(&opts, &examples, &mut |l| eprintln!("{l}"))?;
+        out_model
+    } else {
+        args.ner_model.clone()
+    };
+    let options = InferenceOptions {
+        threads,
+        ..Default::default()
+    };
+    let tagger = std::sync::Arc::new(stance::model::load_tagger(
+        Some(&encoder_dir.display().to_string()),
+        options,
+    )?);
+    let opts = stance::stance::train::StanceTrainOptions {
+        ner_model: encoder_dir,
+        out: args.out,
+        epochs: args.epochs,
+        lr: args.lr,
+        hidden: args.hidden,
+        seed: args.seed,
+        holdout: args.holdout,
+        positive_weight: args.positive_weight,
+    };
+    stance::stance::train::train_stance(&opts, &train, args.train.clone(), tagger, &mut |l| {
+        eprintln!("{l}")
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

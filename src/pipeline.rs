@@ -1,15 +1,19 @@
 //! The pipeline: text -> sentences -> entities -> actors -> statements -> [`Document`].
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::actors::link;
 use crate::doc::Doc;
 use crate::document::Document;
-use crate::error::Result;
+use crate::error::{Result, StanceError};
 use crate::model::load_tagger;
-use crate::model::tagger::InferenceOptions;
+use crate::model::source::models_dirs;
+use crate::model::tagger::{InferenceOptions, ModelTagger};
 use crate::ner::rules::RuleTagger;
 use crate::ner::EntityTagger;
+use crate::stance::model::ModelClassifier;
 use crate::stance::rules::RuleClassifier;
 use crate::stance::StanceClassifier;
 use crate::Backend;
@@ -19,7 +23,31 @@ use crate::Backend;
 pub struct ModelChoice {
     /// A directory or Hub id; `None` is the default model under `models/`.
     pub spec: Option<String>,
+    /// Directory of stance heads (with `model/` and `hybrid/`); `None` is `models/stance`.
+    pub stance: Option<PathBuf>,
     pub options: InferenceOptions,
+}
+
+/// Loads stance heads (`variant` is `model` or `hybrid`) over the tagger's encoder.
+fn load_stance(
+    model: &ModelChoice,
+    tagger: &Arc<ModelTagger>,
+    variant: &str,
+) -> Result<ModelClassifier> {
+    let root = match &model.stance {
+        Some(d) => d.clone(),
+        None => models_dirs()
+            .into_iter()
+            .map(|d| d.join("stance"))
+            .find(|d| d.join(variant).join("config.json").is_file())
+            .ok_or_else(|| {
+                StanceError::ModelUnavailable("no stance model is installed (models/stance)".into())
+            })?,
+    };
+    let weights = tagger.weights.clone().ok_or_else(|| {
+        StanceError::ModelUnavailable("the entity model has no weights file".into())
+    })?;
+    ModelClassifier::load(&root.join(variant), tagger.clone(), &weights)
 }
 
 /// Which backend the user asked for.
@@ -64,31 +92,48 @@ impl Pipeline {
     }
 
     /// Builds the pipeline for a backend choice. Returns the pipeline and, for
-    /// `auto`, a note saying why it fell back to rules (to print once).
+    /// `auto`, a note saying why it fell back (to print once).
+    ///
+    /// - `rules`: rule entities and rule stance.
+    /// - `model`: the entity model and the learned stance heads over its encoder.
+    /// - `auto`: the entity model and the hybrid heads (learned, reading the rules'
+    ///   decisions); rules wherever a model is missing.
     pub fn for_backend(
         choice: BackendChoice,
         model: &ModelChoice,
     ) -> Result<(Pipeline, Option<String>)> {
-        let load = || load_tagger(model.spec.as_deref(), model.options);
-        match choice {
-            BackendChoice::Rules => Ok((Pipeline::rules(), None)),
-            BackendChoice::Model => {
-                let tagger = load()?;
-                Ok((
-                    Pipeline::with(Box::new(tagger), Box::new(RuleClassifier::default())),
-                    None,
-                ))
-            }
-            BackendChoice::Auto => match load() {
-                Ok(tagger) => Ok((
-                    Pipeline::with(Box::new(tagger), Box::new(RuleClassifier::default())),
-                    None,
-                )),
-                Err(e) => Ok((
+        if choice == BackendChoice::Rules {
+            return Ok((Pipeline::rules(), None));
+        }
+        let tagger = match load_tagger(model.spec.as_deref(), model.options) {
+            Ok(t) => Arc::new(t),
+            Err(e) if choice == BackendChoice::Auto => {
+                return Ok((
                     Pipeline::rules(),
                     Some(format!("using the rules backend: {e}")),
-                )),
-            },
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let variant = if choice == BackendChoice::Model {
+            "model"
+        } else {
+            "hybrid"
+        };
+        match load_stance(model, &tagger, variant) {
+            Ok(heads) => Ok((Pipeline::with(Box::new(tagger), Box::new(heads)), None)),
+            // Heads the user named must load.
+            Err(e) if model.stance.is_some() => Err(e),
+            Err(e) => {
+                // An entity model without stance heads of its own (a foreign
+                // checkpoint, say): entities from it, stance from the rules.
+                let note = (choice == BackendChoice::Model || model.spec.is_none())
+                    .then(|| format!("stance by the rules: {e}"));
+                Ok((
+                    Pipeline::with(Box::new(tagger), Box::new(RuleClassifier::default())),
+                    note,
+                ))
+            }
         }
     }
 
@@ -113,9 +158,15 @@ impl Pipeline {
     /// Analyses one document.
     pub fn analyze(&self, id: &str, text: &str) -> Result<Document> {
         let doc = Doc::new(text);
-        let entities = self.tagger.tag(&doc)?;
+        let (entities, states) = if self.classifier.wants_states() {
+            self.tagger.tag_with_states(&doc)?
+        } else {
+            (self.tagger.tag(&doc)?, None)
+        };
         let actors = link(&doc, &entities);
-        let statements = self.classifier.classify(&doc, &entities, &actors)?;
+        let statements =
+            self.classifier
+                .classify_with_states(&doc, &entities, &actors, states.as_ref())?;
         Ok(Document::build(
             id,
             self.backend(),

@@ -307,6 +307,43 @@ pub fn format_table(report: &StanceReport, backend: &str, with_errors: bool) -> 
     s
 }
 
+/// Several backends' reports side by side: F1 per label, micro P/R/F1, macro F1, target accuracy.
+pub fn format_comparison(reports: &[(String, &str, StanceReport)], documents: usize) -> String {
+    let mut out = format!("stance evaluation, {documents} documents\n\n");
+    out.push_str(&format!("{:<18}", "backend"));
+    for (name, produced, _) in reports {
+        out.push_str(&format!("{:>16}", format!("{name} ({produced})")));
+    }
+    out.push('\n');
+    let mut row = |name: &str, f: &dyn Fn(&StanceReport) -> String| {
+        out.push_str(&format!("{name:<18}"));
+        for (_, _, r) in reports {
+            out.push_str(&format!("{:>16}", f(r)));
+        }
+        out.push('\n');
+    };
+    for label in StanceLabel::ALL {
+        row(&format!("{label} F1"), &|r| {
+            r.per_label
+                .get(label.as_str())
+                .map_or("-".into(), |s| format!("{:.4}", s.f1))
+        });
+        row("  tp/fp/fn", &|r| {
+            r.per_label
+                .get(label.as_str())
+                .map_or("-".into(), |s| format!("{}/{}/{}", s.tp, s.fp, s.fn_))
+        });
+    }
+    row("micro precision", &|r| format!("{:.4}", r.micro.precision));
+    row("micro recall", &|r| format!("{:.4}", r.micro.recall));
+    row("micro F1", &|r| format!("{:.4}", r.micro.f1));
+    row("macro F1", &|r| format!("{:.4}", r.macro_f1));
+    row("target accuracy", &|r| {
+        r.target_accuracy.map_or("-".into(), |t| format!("{t:.4}"))
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,22 @@ pub struct TokenClassifier {
     pub head: Dense,
     pub labels: Vec<String>,
     pub casing: bool,
+    /// `stance`'s actor-role head (threat, accusation, proposal per token), when
+    /// the checkpoint was fine-tuned for stance too (`stance_head.*`).
+    pub roles: Option<Dense>,
+}
+
+/// Name of the role head's weights in a checkpoint.
+pub const ROLE_HEAD: &str = "stance_head";
+
+/// What one forward pass gives.
+pub struct Outputs {
+    /// Entity label logits `[batch, seq, labels]`.
+    pub logits: Tensor,
+    /// Actor-role logits `[batch, seq, 3]`, when the model has the role head.
+    pub roles: Option<Tensor>,
+    /// Middle and last layer side by side `[batch, seq, 2 * hidden]`, when asked for.
+    pub states: Option<Tensor>,
 }
 
 /// Where the encoder's weights sit in a file: `bert.`-prefixed or bare.
@@ -147,11 +163,17 @@ impl TokenClassifier {
         };
         let encoder = Encoder::load(config, arch, enc_vb)?;
         let head = dense(config.hidden_size, labels.len(), vb.pp("classifier"))?;
+        let roles = if config.stance_roles {
+            Some(dense(config.hidden_size, 3, vb.pp(ROLE_HEAD))?)
+        } else {
+            None
+        };
         Ok(TokenClassifier {
             encoder,
             head,
             labels,
             casing: config.stance_casing,
+            roles,
         })
     }
 
@@ -189,6 +211,33 @@ impl TokenClassifier {
     ) -> candle_core::Result<Tensor> {
         let hidden = self.encoder.forward(ids, mask, shapes, mode)?;
         self.head.forward(&hidden)
+    }
+
+    /// Entity logits, role logits (if the model has the role head) and, with
+    /// `states`, the middle and last layers' outputs side by side.
+    pub fn forward_outputs(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        shapes: Option<&Tensor>,
+        states: bool,
+        mode: &mut Mode,
+    ) -> candle_core::Result<Outputs> {
+        let layers = self.encoder.forward_layers(ids, mask, shapes, mode)?;
+        let last = layers.last().expect("layers");
+        let logits = self.head.forward(last)?;
+        let roles = self.roles.as_ref().map(|r| r.forward(last)).transpose()?;
+        let states = if states {
+            let middle = &layers[layers.len() / 2];
+            Some(Tensor::cat(&[middle, last], candle_core::D::Minus1)?)
+        } else {
+            None
+        };
+        Ok(Outputs {
+            logits,
+            roles,
+            states,
+        })
     }
 }
 

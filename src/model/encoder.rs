@@ -251,6 +251,18 @@ impl Encoder {
         shapes: Option<&Tensor>,
         mode: &mut Mode,
     ) -> Result<Tensor> {
+        let mut layers = self.forward_layers(ids, mask, shapes, mode)?;
+        Ok(layers.pop().expect("at least the embeddings"))
+    }
+
+    /// The embeddings' output followed by every layer's output.
+    pub fn forward_layers(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        shapes: Option<&Tensor>,
+        mode: &mut Mode,
+    ) -> Result<Vec<Tensor>> {
         let (batch, seq) = ids.dims2()?;
         let device = ids.device();
         let positions = match self.arch {
@@ -279,6 +291,7 @@ impl Encoder {
         }
         let normed = self.embed_norm.forward(&x, mode)?;
         let mut x = mode.dropout(&normed, self.hidden_dropout)?;
+        let mut outputs = vec![x.clone()];
 
         // Additive mask: 0 where attended, a large negative number on padding.
         let dtype = x.dtype();
@@ -307,8 +320,9 @@ impl Encoder {
             let ff = self.activation(&layer.ff_in.forward(&x)?, mode)?;
             let ff = mode.dropout(&layer.ff_out.forward(&ff)?, self.hidden_dropout)?;
             x = layer.out_norm.forward(&(ff + &x)?, mode)?;
+            outputs.push(x.clone());
         }
-        Ok(x)
+        Ok(outputs)
     }
 }
 

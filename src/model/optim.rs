@@ -19,6 +19,8 @@ pub struct Param {
     v: Vec<f32>,
     /// Weight decay applies to weight matrices, not to biases and LayerNorm parameters.
     decay: bool,
+    /// Multiplier of the learning rate (a fresh head learns faster than a pretrained encoder).
+    pub lr_scale: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,6 +77,7 @@ impl AdamW {
                 let n = value.len();
                 Ok(Param {
                     decay: !no_decay(&name),
+                    lr_scale: 1.0,
                     name,
                     var,
                     value,
@@ -172,6 +175,17 @@ impl AdamW {
             }
         }
         Ok(norm)
+    }
+
+    /// Scales the learning rate of the parameters whose name starts with `prefix`.
+    pub fn scale_lr(&mut self, prefix: &str, factor: f64) {
+        for p in self
+            .params
+            .iter_mut()
+            .filter(|p| p.name.starts_with(prefix))
+        {
+            p.lr_scale = factor;
+        }
     }
 
     /// Saves moments (and parameter values) to a safetensors file.

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 
 use super::aggregate::{aggregate, Aggregation, TokenScores};
 use super::checkpoint::{load_tokenizer, Checkpoint, TokenClassifier};
@@ -44,6 +44,25 @@ impl Default for InferenceOptions {
     }
 }
 
+/// Encoder states of a text's tokens, for heads that share the tagger's pass.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenStates {
+    /// Byte span of each token in the text.
+    pub spans: Vec<Span>,
+    /// One vector per token.
+    pub vectors: Vec<Vec<f32>>,
+    /// Actor-role logits (threat, accusation, proposal) per token; empty when
+    /// the model has no role head.
+    pub roles: Vec<[f32; 3]>,
+}
+
+/// Per-sequence rows of one batch.
+struct BatchRows {
+    probs: Vec<Vec<Vec<f32>>>,
+    states: Vec<Vec<Vec<f32>>>,
+    roles: Vec<Vec<Vec<f32>>>,
+}
+
 /// One model input: a window of a unit's tokens.
 struct Sequence {
     unit: usize,
@@ -59,6 +78,8 @@ pub struct ModelTagger {
     pub options: InferenceOptions,
     /// Where the model came from, for messages.
     pub source: String,
+    /// The weights file, when loaded from disk (stance heads are tied to it).
+    pub weights: Option<std::path::PathBuf>,
 }
 
 impl ModelTagger {
@@ -71,6 +92,7 @@ impl ModelTagger {
         let mut tagger = ModelTagger::from_parts(model, encoder, options);
         tagger.trained_context = ck.config.stance_context;
         tagger.source = ck.dir.display().to_string();
+        tagger.weights = Some(ck.weights.clone());
         Ok(tagger)
     }
 
@@ -87,6 +109,7 @@ impl ModelTagger {
             trained_context: None,
             options,
             source: String::from("(in memory)"),
+            weights: None,
         }
     }
 
@@ -119,6 +142,17 @@ impl ModelTagger {
         text: &str,
         units: &[Span],
     ) -> Result<Vec<Vec<TokenScores>>, ModelError> {
+        Ok(self.run(text, units, false)?.0)
+    }
+
+    /// Probabilities and, with `states`, each token's encoder state and role
+    /// logits (see [`crate::model::checkpoint::Outputs`]), per unit.
+    pub fn run(
+        &self,
+        text: &str,
+        units: &[Span],
+        states: bool,
+    ) -> Result<(Vec<Vec<TokenScores>>, Vec<TokenStates>), ModelError> {
         let encoded: Vec<Tokens> = units
             .iter()
             .map(|&u| self.encoder.encode(text, u))
@@ -141,20 +175,33 @@ impl ModelTagger {
         // Length-sorted batches waste little on padding.
         let mut order: Vec<usize> = (0..seqs.len()).collect();
         order.sort_by_key(|&i| seqs[i].range.len());
-        let batches: Vec<Vec<usize>> = order
-            .chunks(self.options.batch_size.max(1))
-            .map(|c| c.to_vec())
-            .collect();
         let workers = match self.options.parallelism {
-            Parallelism::Workers => self.options.threads,
+            Parallelism::Workers => self.options.threads.max(1),
             Parallelism::Intra => 1,
         };
-        let results =
-            threads::map_workers(workers, &batches, |b| self.run_batch(b, &seqs, &encoded))?;
+        // Enough batches for every worker: a short text's few windows still
+        // spread over the cores.
+        let per_batch = self
+            .options
+            .batch_size
+            .max(1)
+            .min(seqs.len().div_ceil(workers).max(1));
+        let batches: Vec<Vec<usize>> = order.chunks(per_batch).map(|c| c.to_vec()).collect();
+        let results = threads::map_workers(workers, &batches, |b| {
+            self.run_batch(b, &seqs, &encoded, states)
+        })?;
         let mut rows: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
-        for (b, probs) in batches.iter().zip(results) {
-            for (&i, r) in b.iter().zip(probs) {
+        let mut state_rows: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
+        let mut role_rows: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
+        for (b, out) in batches.iter().zip(results) {
+            for (&i, r) in b.iter().zip(out.probs) {
                 rows[i] = r;
+            }
+            for (&i, r) in b.iter().zip(out.states) {
+                state_rows[i] = r;
+            }
+            for (&i, r) in b.iter().zip(out.roles) {
+                role_rows[i] = r;
             }
         }
         // Each token from the window where it is most central.
@@ -163,53 +210,98 @@ impl ModelTagger {
             seq_of_unit[s.unit].push(i);
         }
         let mut out = Vec::with_capacity(units.len());
+        let mut out_states = Vec::new();
         for (u, enc) in encoded.iter().enumerate() {
             let owners = window::owners(enc.len(), &plans[u]);
+            let source = |t: usize| {
+                let s = seq_of_unit[u][owners[t]];
+                (s, t - seqs[s].range.start)
+            };
             let tokens = (0..enc.len())
                 .map(|t| {
-                    let s = seq_of_unit[u][owners[t]];
+                    let (s, k) = source(t);
                     TokenScores {
                         span: enc.spans[t],
-                        probs: rows[s][t - seqs[s].range.start].clone(),
+                        probs: rows[s][k].clone(),
                         is_subword: enc.subword[t],
                     }
                 })
                 .collect();
             out.push(tokens);
+            if states {
+                let has_roles = self.model.roles.is_some();
+                out_states.push(TokenStates {
+                    spans: enc.spans.clone(),
+                    vectors: (0..enc.len())
+                        .map(|t| {
+                            let (s, k) = source(t);
+                            std::mem::take(&mut state_rows[s][k])
+                        })
+                        .collect(),
+                    roles: if has_roles {
+                        (0..enc.len())
+                            .map(|t| {
+                                let (s, k) = source(t);
+                                let r = &role_rows[s][k];
+                                [r[0], r[1], r[2]]
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
         }
-        Ok(out)
+        Ok((out, out_states))
     }
 
-    /// Probabilities for one batch: one row per token, special tokens dropped.
+    /// Probabilities (and states, role logits) for one batch: one row per token,
+    /// special tokens dropped.
     fn run_batch(
         &self,
         batch: &[usize],
         seqs: &[Sequence],
         encoded: &[Tokens],
-    ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        states: bool,
+    ) -> Result<BatchRows, ModelError> {
         let rows: Vec<(&Tokens, Range<usize>)> = batch
             .iter()
             .map(|&i| (&encoded[seqs[i].unit], seqs[i].range.clone()))
             .collect();
         let (ids, mask, shapes) = self.encoder.batch(&rows, &self.device)?;
-        let logits = self.model.forward(
-            &ids,
-            &mask,
-            self.model.casing.then_some(&shapes),
-            &mut Mode::Infer,
-        )?;
-        let probs =
-            candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32)?)?.to_vec3::<f32>()?;
-        Ok(batch
-            .iter()
-            .zip(probs)
-            .map(|(&i, p)| p[1..seqs[i].range.len() + 1].to_vec())
-            .collect())
+        let shapes = self.model.casing.then_some(&shapes);
+        let out = self
+            .model
+            .forward_outputs(&ids, &mask, shapes, states, &mut Mode::Infer)?;
+        let trim = |i: usize, rows: Vec<Vec<f32>>| rows[1..seqs[i].range.len() + 1].to_vec();
+        let rows_of = |t: Option<Tensor>| -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+            Ok(match t {
+                Some(t) => batch
+                    .iter()
+                    .zip(t.to_dtype(DType::F32)?.to_vec3::<f32>()?)
+                    .map(|(&i, p)| trim(i, p))
+                    .collect(),
+                None => Vec::new(),
+            })
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&out.logits.to_dtype(DType::F32)?)?;
+        Ok(BatchRows {
+            probs: rows_of(Some(probs))?,
+            states: rows_of(out.states)?,
+            roles: if states {
+                rows_of(out.roles)?
+            } else {
+                Vec::new()
+            },
+        })
     }
 
     /// Entities of the given text units (whole texts, or sentences).
     pub fn tag_units(&self, text: &str, units: &[Span]) -> Result<Vec<Entity>, ModelError> {
-        let probs = self.probabilities(text, units)?;
+        Ok(self.entities_of(self.probabilities(text, units)?))
+    }
+
+    fn entities_of(&self, probs: Vec<Vec<TokenScores>>) -> Vec<Entity> {
         let mut out = Vec::new();
         for tokens in probs {
             for g in aggregate(&tokens, &self.model.labels, self.options.aggregation) {
@@ -222,7 +314,7 @@ impl ModelTagger {
             }
         }
         out.sort_by_key(|e| e.span.start);
-        Ok(out)
+        out
     }
 }
 
@@ -241,6 +333,11 @@ impl EntityTagger for ModelTagger {
     /// the document around it, as in the Hugging Face pipeline.
     fn tag(&self, doc: &Doc) -> Result<Vec<Entity>> {
         Ok(self.tag_units(&doc.text, &[Span::new(0, doc.text.len())])?)
+    }
+
+    fn tag_with_states(&self, doc: &Doc) -> Result<(Vec<Entity>, Option<TokenStates>)> {
+        let (probs, mut states) = self.run(&doc.text, &[Span::new(0, doc.text.len())], true)?;
+        Ok((self.entities_of(probs), states.pop()))
     }
 
     fn backend(&self) -> Backend {

@@ -35,7 +35,7 @@ use crate::eval::ner::{evaluate, NerReport};
 use crate::span::Span;
 
 /// Label id that the loss ignores.
-const IGNORE: i64 = -100;
+pub(crate) const IGNORE: i64 = -100;
 
 /// The tag set of the head, in IOB2.
 pub const NER_LABELS: [&str; 9] = [
@@ -129,17 +129,17 @@ struct TrainState {
 }
 
 /// A document as model tokens with one label per token.
-struct LabelledTokens {
-    tokens: Tokens,
-    labels: Vec<i64>,
+pub(crate) struct LabelledTokens {
+    pub(crate) tokens: Tokens,
+    pub(crate) labels: Vec<i64>,
 }
 
 /// A training window: a range of one document's tokens.
 #[derive(Debug, Clone)]
-struct Window {
-    doc: usize,
-    start: usize,
-    end: usize,
+pub(crate) struct Window {
+    pub(crate) doc: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
 /// Labels every token of `doc` from its words' IOB tags.
@@ -180,7 +180,7 @@ fn label_document(
 
 /// Windows of one epoch: each document cut at a random offset into pieces of
 /// at most `context` tokens; shuffled, then batched by similar length.
-fn epoch_batches(
+pub(crate) fn epoch_batches(
     docs: &[LabelledTokens],
     context: usize,
     batch: usize,
@@ -298,9 +298,24 @@ impl Trainable {
         casing: bool,
         seed: u64,
     ) -> Result<Trainable, ModelError> {
+        Trainable::from_weights(base, labels, casing, false, false, seed)
+    }
+
+    /// Builds the model from `base`'s weights. With `keep_heads`, heads found in
+    /// the file (an already trained checkpoint) are kept; `roles` adds the
+    /// actor-role head (drawn afresh unless the file has it).
+    pub fn from_weights(
+        base: &Base,
+        labels: &[&str],
+        casing: bool,
+        roles: bool,
+        keep_heads: bool,
+        seed: u64,
+    ) -> Result<Trainable, ModelError> {
         let device = Device::Cpu;
         let mut config = base.config.clone();
         config.stance_casing = casing;
+        config.stance_roles = roles;
         let labels: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
@@ -323,14 +338,25 @@ impl Trainable {
             } else {
                 format!("{base_prefix}.{bare}")
             };
-            let value = if names.contains(&in_base) && !name.starts_with("classifier") {
+            let is_head =
+                name.starts_with("classifier") || name.starts_with(super::checkpoint::ROLE_HEAD);
+            let value = if names.contains(name.as_str()) && (keep_heads || !is_head) {
+                source
+                    .get(var.shape(), name)
+                    .map_err(|e| ModelError::Weights {
+                        path: base.weights.clone(),
+                        message: format!("{name}: {e}"),
+                    })?
+            } else if names.contains(&in_base) && !is_head {
                 source
                     .get(var.shape(), &in_base)
                     .map_err(|e| ModelError::Weights {
                         path: base.weights.clone(),
                         message: format!("{in_base}: {e}"),
                     })?
-            } else if name.ends_with("classifier.weight") {
+            } else if name.ends_with("classifier.weight")
+                || name == &format!("{}.weight", super::checkpoint::ROLE_HEAD)
+            {
                 let n = var.elem_count();
                 Tensor::from_vec(
                     (0..n)
@@ -406,6 +432,7 @@ impl Trainable {
         config["label2id"] = Value::Object(label2id);
         config["stance_casing"] = Value::from(self.config.stance_casing);
         config["stance_context"] = Value::from(context);
+        config["stance_roles"] = Value::from(self.config.stance_roles);
         if let Some(obj) = config.as_object_mut() {
             obj.remove("_name_or_path");
         }
@@ -477,7 +504,7 @@ fn state_dir(out: &Path) -> PathBuf {
 pub fn train_ner(
     opts: &TrainOptions,
     log: &mut dyn FnMut(&str),
-) -> Result<Vec<EpochRecord>, ModelError> {
+) -> Result<TrainOutcome, ModelError> {
     let started = Instant::now();
     let base = Base::open(&opts.base)?;
     let mut train_docs: Vec<Document> = Vec::new();
@@ -681,7 +708,11 @@ pub fn train_ner(
                     state.epoch + 1,
                     state.batch_in_epoch
                 ));
-                return Ok(state.history);
+                return Ok(TrainOutcome {
+                    history: state.history,
+                    finished: false,
+                    model: trainable,
+                });
             }
         }
         bar.finish_and_clear();
@@ -745,10 +776,28 @@ pub fn train_ner(
         save_state(&state, &optimizer)?;
         last_checkpoint = Instant::now();
     }
-    Ok(state.history)
+    Ok(TrainOutcome {
+        history: state.history,
+        finished: true,
+        model: trainable,
+    })
 }
 
-fn progress_bar(show: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+/// What a training run leaves: its history and the model in memory (the last
+/// step's weights; the best epoch is what was saved).
+pub struct TrainOutcome {
+    pub history: Vec<EpochRecord>,
+    /// False when `--max-minutes` stopped the run (resume it).
+    pub finished: bool,
+    pub model: Trainable,
+}
+
+pub(crate) fn progress_bar(
+    show: bool,
+    len: u64,
+    epoch: usize,
+    epochs: usize,
+) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }

@@ -65,8 +65,39 @@ pub trait EntityTagger: Send + Sync {
     fn tag(&self, doc: &Doc) -> Result<Vec<Entity>>;
     fn backend(&self) -> Backend;
 
+    /// Entities plus the encoder's token states, for a stance model that
+    /// shares the tagger's encoder pass; taggers without an encoder give `None`.
+    fn tag_with_states(
+        &self,
+        doc: &Doc,
+    ) -> Result<(Vec<Entity>, Option<crate::model::tagger::TokenStates>)> {
+        Ok((self.tag(doc)?, None))
+    }
+
     /// Entities of several texts; a model batches them together.
     fn tag_texts(&self, texts: &[&str]) -> Result<Vec<Vec<Entity>>> {
         texts.iter().map(|t| self.tag(&Doc::new(*t))).collect()
+    }
+}
+
+/// A shared tagger (the stance model reuses the entity model's encoder).
+impl<T: EntityTagger + ?Sized> EntityTagger for std::sync::Arc<T> {
+    fn tag(&self, doc: &Doc) -> Result<Vec<Entity>> {
+        (**self).tag(doc)
+    }
+
+    fn backend(&self) -> Backend {
+        (**self).backend()
+    }
+
+    fn tag_with_states(
+        &self,
+        doc: &Doc,
+    ) -> Result<(Vec<Entity>, Option<crate::model::tagger::TokenStates>)> {
+        (**self).tag_with_states(doc)
+    }
+
+    fn tag_texts(&self, texts: &[&str]) -> Result<Vec<Vec<Entity>>> {
+        (**self).tag_texts(texts)
     }
 }

@@ -1,7 +1,10 @@
 //! Actor stance: the [`StanceClassifier`] trait, its labels and statements.
 
+pub mod data;
 pub mod lexicon;
+pub mod model;
 pub mod rules;
+pub mod train;
 
 use serde::{Deserialize, Serialize};
 
@@ -73,4 +76,21 @@ pub trait StanceClassifier: Send + Sync {
     /// Statements in sentence order.
     fn classify(&self, doc: &Doc, entities: &[Entity], actors: &Actors) -> Result<Vec<Statement>>;
     fn backend(&self) -> Backend;
+
+    /// True when the classifier reads encoder states: the pipeline then asks
+    /// the entity tagger for them, so one encoder pass serves both.
+    fn wants_states(&self) -> bool {
+        false
+    }
+
+    /// [`StanceClassifier::classify`] given the tagger's encoder states, if any.
+    fn classify_with_states(
+        &self,
+        doc: &Doc,
+        entities: &[Entity],
+        actors: &Actors,
+        _states: Option<&crate::model::tagger::TokenStates>,
+    ) -> Result<Vec<Statement>> {
+        self.classify(doc, entities, actors)
+    }
 }

@@ -1115,6 +1115,33 @@ fn quote_regions(doc: &Doc, s: usize) -> Vec<bool> {
 }
 
 impl RuleClassifier {
+    /// Every lexicon cue in sentence `s`: its label, byte span and prior score.
+    /// (The learned classifier reads these as features and cites them as evidence.)
+    pub fn cues(&self, doc: &Doc, s: usize) -> Vec<(StanceLabel, Span, f32)> {
+        let sent = &doc.sentences[s];
+        let lower: Vec<String> = sent
+            .tokens
+            .iter()
+            .map(|t| t.span.text(&doc.text).to_lowercase().replace('’', "'"))
+            .collect();
+        let breaks: Vec<bool> = lower
+            .iter()
+            .map(|w| matches!(w.as_str(), "." | "," | ";" | ":" | "!" | "?" | "(" | ")"))
+            .collect();
+        self.lexicon
+            .find(&lower, &breaks)
+            .into_iter()
+            .map(|m| {
+                let cue = &self.lexicon.cues[m.cue];
+                let span = Span::new(
+                    sent.tokens[m.start].span.start,
+                    sent.tokens[m.end - 1].span.end,
+                );
+                (cue.label, span, cue.score)
+            })
+            .collect()
+    }
+
     fn sentence(&self, ctx: &Ctx) -> Vec<Statement> {
         let n = ctx.n();
         let breaks: Vec<bool> = (0..n)

@@ -1,0 +1,230 @@
+//! `stance train ner` on a tiny checkpoint and a CoNLL fixture the team wrote:
+//! the loss falls, the saved model reloads with the same predictions, a seed
+//! fixes the run, and a stopped run resumes to the same weights.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::tiny::{self, Tiny};
+use common::*;
+use stance::model::checkpoint::Checkpoint;
+use stance::model::tagger::{InferenceOptions, ModelTagger};
+use stance::model::train::{train_ner, TrainOptions};
+use stance::span::Span;
+
+fn fixture() -> PathBuf {
+    repo("tests/fixtures/tiny_ner.txt")
+}
+
+fn options(base: &Path, out: &Path) -> TrainOptions {
+    TrainOptions {
+        base: base.into(),
+        train: vec![fixture()],
+        dev: None,
+        out: out.into(),
+        epochs: 6,
+        lr: 3e-3,
+        batch_size: 2,
+        seed: 5,
+        context: 16,
+        threads: 2,
+        progress: false,
+        ..Default::default()
+    }
+}
+
+fn base() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("base");
+    tiny::write(&Tiny::default(), &dir);
+    (tmp, dir)
+}
+
+fn weights(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("model.safetensors")).unwrap()
+}
+
+#[test]
+fn loss_falls_and_the_saved_model_reloads_with_the_same_predictions() {
+    let (tmp, base) = base();
+    let out = tmp.path().join("out");
+    let run = train_ner(&options(&base, &out), &mut |_| {}).unwrap();
+    assert!(run.finished);
+    let losses: Vec<f64> = run.history.iter().map(|e| e.train_loss).collect();
+    assert_eq!(losses.len(), 6);
+    assert!(losses[5] < losses[0] * 0.85, "loss should fall: {losses:?}");
+    assert!(
+        losses.windows(2).all(|w| w[1] < w[0]),
+        "loss should fall every epoch: {losses:?}"
+    );
+    let text = "Kerry warned Russia on Monday. France accused Berlin of fraud.";
+    let unit = [Span::new(0, text.len())];
+    let opts = InferenceOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let in_memory = run
+        .model
+        .tagger(opts)
+        .with_trained_context(Some(16))
+        .probabilities(text, &unit)
+        .unwrap();
+    let reloaded = ModelTagger::load(&Checkpoint::open(&out).unwrap(), opts).unwrap();
+    let again = reloaded.probabilities(text, &unit).unwrap();
+    for (a, b) in in_memory[0].iter().zip(&again[0]) {
+        for (x, y) in a.probs.iter().zip(&b.probs) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+    // The saved checkpoint is a Hugging Face token-classification directory.
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["architectures"][0], "BertForTokenClassification");
+    assert_eq!(cfg["id2label"]["1"], "B-PER");
+    assert_eq!(cfg["stance_casing"], true);
+}
+
+#[test]
+fn a_seed_fixes_the_run_and_a_stopped_run_resumes_to_the_same_weights() {
+    let (tmp, base) = base();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    let c = tmp.path().join("c");
+    train_ner(&options(&base, &a), &mut |_| {}).unwrap();
+    train_ner(&options(&base, &b), &mut |_| {}).unwrap();
+    assert_eq!(weights(&a), weights(&b), "same seed, same weights");
+    // Stopped after its first step, then resumed.
+    let stopped = train_ner(
+        &TrainOptions {
+            max_minutes: Some(0.0),
+            ..options(&base, &c)
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(!stopped.finished);
+    assert!(c.join("resume").join("state.json").is_file());
+    let resumed = train_ner(
+        &TrainOptions {
+            resume: true,
+            ..options(&base, &c)
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(resumed.finished);
+    assert_eq!(
+        weights(&a),
+        weights(&c),
+        "a resumed run ends where an uninterrupted one does"
+    );
+    // Another seed gives other weights.
+    let d = tmp.path().join("d");
+    train_ner(
+        &TrainOptions {
+            seed: 6,
+            ..options(&base, &d)
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_ne!(weights(&a), weights(&d));
+}
+
+#[test]
+fn the_cli_trains_evaluates_and_resumes() {
+    let (tmp, base) = base();
+    let out = tmp.path().join("cli");
+    stance()
+        .args(["train", "ner", "--base"])
+        .arg(&base)
+        .arg("--train")
+        .arg(fixture())
+        .arg("--dev")
+        .arg(fixture())
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--epochs",
+            "2",
+            "--batch-size",
+            "2",
+            "--context",
+            "16",
+            "--lr",
+            "3e-3",
+        ])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("epoch 2: train loss"));
+    let report = stance()
+        .args([
+            "eval",
+            "ner",
+            "--backend",
+            "model",
+            "--format",
+            "json",
+            "--model",
+        ])
+        .arg(&out)
+        .arg("--data")
+        .arg(fixture())
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let r = json_of(&report.stdout);
+    // 11 gold entities in the fixture, counted as conlleval counts them.
+    let gold = r["micro"]["tp"].as_u64().unwrap() + r["micro"]["fn"].as_u64().unwrap();
+    assert_eq!(gold, 11);
+    assert!(r["tokens_per_second"].as_f64().unwrap() > 0.0);
+    // Resuming a finished run is a no-op that still succeeds.
+    stance()
+        .args(["train", "ner", "--resume", "--base"])
+        .arg(&base)
+        .arg("--train")
+        .arg(fixture())
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--epochs",
+            "2",
+            "--batch-size",
+            "2",
+            "--context",
+            "16",
+            "--lr",
+            "3e-3",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn conll2003_trains_on_a_slice_when_present() {
+    let Some(train) = shared("data/conll2003/train.txt") else {
+        return;
+    };
+    let (tmp, base) = base();
+    let out = tmp.path().join("slice");
+    let run = train_ner(
+        &TrainOptions {
+            train: vec![train],
+            limit_docs: Some(4),
+            epochs: 3,
+            ..options(&base, &out)
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let losses: Vec<f64> = run.history.iter().map(|e| e.train_loss).collect();
+    assert!(
+        losses[2] < losses[0],
+        "loss should fall on CoNLL too: {losses:?}"
+    );
+}
