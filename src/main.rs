@@ -61,7 +61,7 @@ Exit codes: 0 success, 1 failure (bad input, unreadable file), 2 usage error."
         after_help = "Models are looked for under $STANCE_MODELS, models/ beside the executable or the\n\
 source tree, and the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub)."
     )]
-    Models,
+    Models(ModelsArgs),
     /// Measure model inference throughput (tokens/s) over thread counts, batch sizes and parallelism.
     #[command(
         after_help = "Example:\n  stance bench --data ../shared/data/conll2003/dev.txt --sentences 2000 \\\n    \
@@ -70,6 +70,23 @@ Each configuration runs in a fresh process (candle fixes its thread pools at fir
 the first N sentences of the CoNLL file, each sentence one input, length-sorted into batches."
     )]
     Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct ModelsArgs {
+    #[command(subcommand)]
+    command: Option<ModelsCommand>,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Copy a checkpoint directory with its weights in half precision (f16).
+    Half {
+        /// The checkpoint directory to read.
+        src: PathBuf,
+        /// The directory to write.
+        dst: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -115,7 +132,7 @@ stance train ner --base models/base --train ../shared/data/conll2003/train.txt \
 The best epoch on --dev is kept in --out. A resumable checkpoint is written to OUT/resume every\n\
 --checkpoint-minutes and when --max-minutes runs out; continue with the same command plus --resume.")]
     Ner(TrainNerArgs),
-    /// Train the stance heads (learned and hybrid) over a trained entity model.
+    /// Train the learned stance model (actor classifier, target head, hybrid combiner).
     #[command(after_help = "Example (the shipped heads):\n  \
 stance train stance --ner-model models/ner --out models/stance \\\n    \
 --train data/stance/conll.jsonl:train --train data/stance/written/train.jsonl --train data/samples/gold.jsonl\n\n\
@@ -127,41 +144,43 @@ score the result on dev with `stance eval stance --compare rules,model,auto`.")]
 
 #[derive(Args)]
 struct TrainStanceArgs {
-    /// The trained entity model to start from.
+    /// The trained entity model: it finds the candidate actors, its encoder
+    /// states feed the target head, and the actor classifier starts from its weights.
     #[arg(long, default_value = "models/ner")]
     ner_model: PathBuf,
-    /// Where the entity model fine-tuned to also tag actor roles goes (one encoder
-    /// pass then serves entities and stance). Required unless --role-epochs 0.
-    #[arg(long)]
-    out_model: Option<PathBuf>,
-    /// Epochs of actor-role fine-tuning of the encoder (0: heads over --ner-model as it is).
-    #[arg(long, default_value_t = 3)]
-    role_epochs: usize,
-    /// Learning rate of the role fine-tuning.
-    #[arg(long, default_value_t = 3e-5)]
-    role_lr: f64,
     /// Training data: gold JSON Lines, or stand-off CoNLL labels as FILE:SPLIT; repeat.
     #[arg(long, required = true)]
     train: Vec<String>,
-    /// Output directory (model/ and hybrid/ are written inside).
+    /// Output directory (actors/, targets.safetensors, stance.json).
     #[arg(long, default_value = "models/stance")]
     out: PathBuf,
-    #[arg(long, default_value_t = 40)]
+    /// Epochs of the actor classifier.
+    #[arg(long, default_value_t = 3)]
     epochs: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    /// Peak learning rate of the actor classifier's encoder.
+    #[arg(long, default_value_t = 4e-5)]
     lr: f64,
-    /// Hidden units of the actor head (the target head has half).
-    #[arg(long, default_value_t = 256)]
-    hidden: usize,
+    /// Epochs of the target head.
+    #[arg(long, default_value_t = 30)]
+    target_epochs: usize,
+    /// Candidates per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Share of negative candidates (mentions that are no actor) seen per epoch.
+    #[arg(long, default_value_t = 0.4)]
+    negatives: f64,
+    /// Keep the actor classifier already in OUT/actors; refit thresholds and the target head.
+    #[arg(long)]
+    reuse_actors: bool,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Share of training documents held back to choose the epoch and thresholds.
+    /// Share of training documents held back to choose thresholds and fit the hybrid.
     #[arg(long, default_value_t = 0.15)]
     holdout: f64,
     /// Loss weight of positive examples.
     #[arg(long, default_value_t = 2.0)]
     positive_weight: f64,
-    /// Worker threads for the encoder pass.
+    /// Worker threads.
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -258,8 +277,7 @@ struct BackendArgs {
     /// Default: the model shipped under models/ (see `stance models`).
     #[arg(long, value_name = "DIR|ORG/NAME[@REV]")]
     model: Option<String>,
-    /// Stance heads (a directory holding model/ and hybrid/, made by `stance train stance`).
-    /// Default: models/stance.
+    /// Stance model (a directory made by `stance train stance`). Default: models/stance.
     #[arg(long, value_name = "DIR")]
     stance_model: Option<PathBuf>,
     #[command(flatten)]
@@ -397,7 +415,10 @@ fn main() -> ExitCode {
         Command::Train(TrainCommand::Ner(args)) => train_ner_cmd(args),
         Command::Train(TrainCommand::Stance(args)) => train_stance_cmd(args),
         Command::Eval(EvalCommand::Ner(args)) => eval_ner_cmd(args),
-        Command::Models => models_cmd(),
+        Command::Models(ModelsArgs {
+            command: Some(ModelsCommand::Half { src, dst }),
+        }) => half_cmd(&src, &dst),
+        Command::Models(ModelsArgs { command: None }) => models_cmd(),
         Command::Bench(args) => bench_cmd(args),
     };
     match result {
@@ -606,72 +627,28 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
     threads::configure(threads, Parallelism::Workers);
     let train = stance::stance::train::load_sources(&args.train)?;
     eprintln!("{} training documents", train.len());
-    let encoder_dir = if args.role_epochs > 0 {
-        let out_model = args.out_model.clone().context(
-            "--out-model is needed to write the role-tuned entity model (or pass --role-epochs 0)",
-        )?;
-        let examples: Vec<stance::model::roles::RoleExample> = train
-            .iter()
-            .map(|g| {
-                let map = stance::span::CharMap::new(&g.text);
-                let actors = g
-                    .stances
-                    .iter()
-                    .map(|s| {
-                        let span = map.to_bytes(stance::span::CharSpan {
-                            start: s.actor.start,
-                            end: s.actor.end,
-                        });
-                        let k = stance::StanceLabel::ALL
-                            .iter()
-                            .position(|l| *l == s.label)
-                            .unwrap_or(0);
-                        (span, k, s.ambiguous)
-                    })
-                    .collect();
-                stance::model::roles::RoleExample {
-                    text: g.text.clone(),
-                    actors,
-                }
-            })
-            .collect();
-        let opts = stance::model::roles::RoleOptions {
-            model: args.ner_model.clone(),
-            out: out_model.clone(),
-            epochs: args.role_epochs,
-            lr: args.role_lr,
-            batch_size: 4,
-            seed: args.seed,
-            threads,
-            holdout: args.holdout,
-            positive_weight: args.positive_weight,
-            ner_weight: 1.0,
-            progress: io::stderr().is_terminal(),
-        };
-        stance::model::roles::train_roles(&opts, &examples, &mut |l| eprintln!("{l}"))?;
-        out_model
-    } else {
-        args.ner_model.clone()
-    };
     let options = InferenceOptions {
         threads,
         ..Default::default()
     };
-    let tagger = std::sync::Arc::new(stance::model::load_tagger(
-        Some(&encoder_dir.display().to_string()),
-        options,
-    )?);
+    let tagger = stance::model::load_tagger(Some(&args.ner_model.display().to_string()), options)?;
     let opts = stance::stance::train::StanceTrainOptions {
-        ner_model: encoder_dir,
+        ner_model: args.ner_model,
         out: args.out,
         epochs: args.epochs,
         lr: args.lr,
-        hidden: args.hidden,
+        target_epochs: args.target_epochs,
+        hidden: 128,
         seed: args.seed,
         holdout: args.holdout,
         positive_weight: args.positive_weight,
+        negatives: args.negatives,
+        reuse_actors: args.reuse_actors,
+        batch_size: args.batch_size,
+        threads,
+        progress: io::stderr().is_terminal(),
     };
-    stance::stance::train::train_stance(&opts, &train, args.train.clone(), tagger, &mut |l| {
+    stance::stance::train::train_stance(&opts, &train, args.train.clone(), &tagger, &mut |l| {
         eprintln!("{l}")
     })?;
     Ok(ExitCode::SUCCESS)
@@ -879,5 +856,11 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
     if args.format == ReportFormat::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn half_cmd(src: &std::path::Path, dst: &std::path::Path) -> Result<ExitCode> {
+    stance::model::checkpoint::export_half(src, dst)?;
+    eprintln!("wrote {} (f16 weights)", dst.display());
     Ok(ExitCode::SUCCESS)
 }

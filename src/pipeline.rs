@@ -13,7 +13,7 @@ use crate::model::source::models_dirs;
 use crate::model::tagger::{InferenceOptions, ModelTagger};
 use crate::ner::rules::RuleTagger;
 use crate::ner::EntityTagger;
-use crate::stance::model::ModelClassifier;
+use crate::stance::model::{Hybrid, ModelClassifier};
 use crate::stance::rules::RuleClassifier;
 use crate::stance::StanceClassifier;
 use crate::Backend;
@@ -23,31 +23,24 @@ use crate::Backend;
 pub struct ModelChoice {
     /// A directory or Hub id; `None` is the default model under `models/`.
     pub spec: Option<String>,
-    /// Directory of stance heads (with `model/` and `hybrid/`); `None` is `models/stance`.
+    /// Directory of the stance model (`stance.json`, `actors/`, ...); `None` is `models/stance`.
     pub stance: Option<PathBuf>,
     pub options: InferenceOptions,
 }
 
-/// Loads stance heads (`variant` is `model` or `hybrid`) over the tagger's encoder.
-fn load_stance(
-    model: &ModelChoice,
-    tagger: &Arc<ModelTagger>,
-    variant: &str,
-) -> Result<ModelClassifier> {
-    let root = match &model.stance {
+/// Loads the learned stance model over the tagger's encoder.
+fn load_stance(model: &ModelChoice, tagger: &Arc<ModelTagger>) -> Result<ModelClassifier> {
+    let dir = match &model.stance {
         Some(d) => d.clone(),
         None => models_dirs()
             .into_iter()
             .map(|d| d.join("stance"))
-            .find(|d| d.join(variant).join("config.json").is_file())
+            .find(|d| d.join("stance.json").is_file())
             .ok_or_else(|| {
                 StanceError::ModelUnavailable("no stance model is installed (models/stance)".into())
             })?,
     };
-    let weights = tagger.weights.clone().ok_or_else(|| {
-        StanceError::ModelUnavailable("the entity model has no weights file".into())
-    })?;
-    ModelClassifier::load(&root.join(variant), tagger.clone(), &weights)
+    ModelClassifier::load(&dir, tagger.clone())
 }
 
 /// Which backend the user asked for.
@@ -95,9 +88,9 @@ impl Pipeline {
     /// `auto`, a note saying why it fell back (to print once).
     ///
     /// - `rules`: rule entities and rule stance.
-    /// - `model`: the entity model and the learned stance heads over its encoder.
-    /// - `auto`: the entity model and the hybrid heads (learned, reading the rules'
-    ///   decisions); rules wherever a model is missing.
+    /// - `model`: the entity model and the learned stance model.
+    /// - `auto`: the entity model, and the learned stance model united with the
+    ///   rules' ([`Hybrid`]); rules wherever a model is missing.
     pub fn for_backend(
         choice: BackendChoice,
         model: &ModelChoice,
@@ -115,13 +108,15 @@ impl Pipeline {
             }
             Err(e) => return Err(e.into()),
         };
-        let variant = if choice == BackendChoice::Model {
-            "model"
-        } else {
-            "hybrid"
-        };
-        match load_stance(model, &tagger, variant) {
-            Ok(heads) => Ok((Pipeline::with(Box::new(tagger), Box::new(heads)), None)),
+        match load_stance(model, &tagger) {
+            Ok(learned) if choice == BackendChoice::Auto => {
+                let hybrid = Hybrid {
+                    model: learned,
+                    rules: RuleClassifier::default(),
+                };
+                Ok((Pipeline::with(Box::new(tagger), Box::new(hybrid)), None))
+            }
+            Ok(learned) => Ok((Pipeline::with(Box::new(tagger), Box::new(learned)), None)),
             // Heads the user named must load.
             Err(e) if model.stance.is_some() => Err(e),
             Err(e) => {

@@ -61,7 +61,7 @@ fn several_files_give_an_array_and_jsonl_streams_in_order() {
     std::fs::write(&a, "Paris accused Rome of fraud.").unwrap();
     std::fs::write(&b, "Berlin proposed talks with Warsaw.").unwrap();
     let out = stance()
-        .args(["classify", "--format", "json"])
+        .args(["classify", "--backend", "rules", "--format", "json"])
         .arg(&a)
         .arg(&b)
         .output()
@@ -73,7 +73,7 @@ fn several_files_give_an_array_and_jsonl_streams_in_order() {
     let jsonl = dir.path().join("in.jsonl");
     std::fs::write(&jsonl, "{\"id\": \"x\", \"text\": \"Paris accused Rome of fraud.\"}\n{\"id\": \"y\", \"text\": \"\"}\n").unwrap();
     let out = stance()
-        .args(["classify", "--format", "jsonl"])
+        .args(["classify", "--backend", "rules", "--format", "jsonl"])
         .arg(&jsonl)
         .output()
         .unwrap();
@@ -91,7 +91,7 @@ fn malformed_json_line_names_file_and_line_and_keeps_what_was_done() {
     let f = dir.path().join("in.jsonl");
     std::fs::write(&f, "{\"id\": \"ok\", \"text\": \"Paris accused Rome of fraud.\"}\n{not json\n{\"id\": \"later\", \"text\": \"x\"}\n").unwrap();
     let out = stance()
-        .args(["classify", "--format", "json"])
+        .args(["classify", "--backend", "rules", "--format", "json"])
         .arg(&f)
         .output()
         .unwrap();
@@ -102,7 +102,14 @@ fn malformed_json_line_names_file_and_line_and_keeps_what_was_done() {
     assert_eq!(json_of(&out.stdout)["id"], "ok");
 
     let out = stance()
-        .args(["classify", "--format", "jsonl", "--skip-bad-lines"])
+        .args([
+            "classify",
+            "--backend",
+            "rules",
+            "--format",
+            "jsonl",
+            "--skip-bad-lines",
+        ])
         .arg(&f)
         .output()
         .unwrap();
@@ -123,7 +130,14 @@ fn invalid_utf8_is_an_error_naming_the_file_unless_lossy() {
         .code(1)
         .stderr(predicate::str::contains("latin1.txt:2: invalid UTF-8"));
     let out = stance()
-        .args(["classify", "--lossy", "--format", "json"])
+        .args([
+            "classify",
+            "--backend",
+            "rules",
+            "--lossy",
+            "--format",
+            "json",
+        ])
         .arg(&f)
         .output()
         .unwrap();

@@ -32,6 +32,9 @@ pub struct TokenScores {
     pub probs: Vec<f32>,
     /// True for a continuation piece of a word ("##ing").
     pub is_subword: bool,
+    /// True for the first token of a line: entities never continue across a
+    /// line break (a headline, dateline or section label ends where its line does).
+    pub line_start: bool,
 }
 
 /// An entity before it becomes a [`crate::ner::Entity`]: its span, type and score.
@@ -76,6 +79,7 @@ struct Unit {
     span: Span,
     label: usize,
     score: f32,
+    line_start: bool,
 }
 
 fn words(tokens: &[TokenScores], strategy: Aggregation) -> Vec<Unit> {
@@ -113,7 +117,12 @@ fn words(tokens: &[TokenScores], strategy: Aggregation) -> Vec<Unit> {
                 (l, best.probs[l])
             }
         };
-        out.push(Unit { span, label, score });
+        out.push(Unit {
+            span,
+            label,
+            score,
+            line_start: word[0].line_start,
+        });
         i = j;
     }
     out
@@ -130,6 +139,7 @@ pub fn aggregate(tokens: &[TokenScores], labels: &[String], strategy: Aggregatio
                     span: t.span,
                     label: l,
                     score: t.probs[l],
+                    line_start: t.line_start,
                 }
             })
             .collect(),
@@ -140,6 +150,7 @@ pub fn aggregate(tokens: &[TokenScores], labels: &[String], strategy: Aggregatio
     for u in &units {
         let (prefix, kind) = parse_tag(&labels[u.label]);
         let joins = !closed
+            && !u.line_start
             && matches!(prefix, Prefix::I | Prefix::E)
             && groups.last().is_some_and(|(_, k)| k == kind);
         if joins {
@@ -173,6 +184,7 @@ mod tests {
             span: Span::new(start, end),
             probs: probs.to_vec(),
             is_subword: sub,
+            line_start: false,
         }
     }
 
@@ -246,6 +258,25 @@ mod tests {
             spans,
             vec![Span::new(0, 3), Span::new(4, 5), Span::new(8, 9)]
         );
+    }
+
+    #[test]
+    fn entities_end_at_line_breaks() {
+        let l = labels(&["O", "B-ORG", "I-ORG"]);
+        let one = |k: usize| {
+            let mut p = vec![0.0; 3];
+            p[k] = 1.0;
+            p
+        };
+        let mut t = vec![
+            tok(0, 8, &one(1), false),   // "National"
+            tok(9, 17, &one(2), false),  // "Security"
+            tok(19, 22, &one(2), false), // after "\n\n": I- must not continue the line above
+        ];
+        t[2].line_start = true;
+        let g = aggregate(&t, &l, Aggregation::First);
+        let spans: Vec<Span> = g.iter().map(|e| e.span).collect();
+        assert_eq!(spans, vec![Span::new(0, 17), Span::new(19, 22)]);
     }
 
     #[test]

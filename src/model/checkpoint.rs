@@ -117,20 +117,12 @@ pub struct TokenClassifier {
     pub head: Dense,
     pub labels: Vec<String>,
     pub casing: bool,
-    /// `stance`'s actor-role head (threat, accusation, proposal per token), when
-    /// the checkpoint was fine-tuned for stance too (`stance_head.*`).
-    pub roles: Option<Dense>,
 }
-
-/// Name of the role head's weights in a checkpoint.
-pub const ROLE_HEAD: &str = "stance_head";
 
 /// What one forward pass gives.
 pub struct Outputs {
     /// Entity label logits `[batch, seq, labels]`.
     pub logits: Tensor,
-    /// Actor-role logits `[batch, seq, 3]`, when the model has the role head.
-    pub roles: Option<Tensor>,
     /// Middle and last layer side by side `[batch, seq, 2 * hidden]`, when asked for.
     pub states: Option<Tensor>,
 }
@@ -163,17 +155,11 @@ impl TokenClassifier {
         };
         let encoder = Encoder::load(config, arch, enc_vb)?;
         let head = dense(config.hidden_size, labels.len(), vb.pp("classifier"))?;
-        let roles = if config.stance_roles {
-            Some(dense(config.hidden_size, 3, vb.pp(ROLE_HEAD))?)
-        } else {
-            None
-        };
         Ok(TokenClassifier {
             encoder,
             head,
             labels,
             casing: config.stance_casing,
-            roles,
         })
     }
 
@@ -213,7 +199,7 @@ impl TokenClassifier {
         self.head.forward(&hidden)
     }
 
-    /// Entity logits, role logits (if the model has the role head) and, with
+    /// Entity logits and, with
     /// `states`, the middle and last layers' outputs side by side.
     pub fn forward_outputs(
         &self,
@@ -226,18 +212,13 @@ impl TokenClassifier {
         let layers = self.encoder.forward_layers(ids, mask, shapes, mode)?;
         let last = layers.last().expect("layers");
         let logits = self.head.forward(last)?;
-        let roles = self.roles.as_ref().map(|r| r.forward(last)).transpose()?;
         let states = if states {
             let middle = &layers[layers.len() / 2];
             Some(Tensor::cat(&[middle, last], candle_core::D::Minus1)?)
         } else {
             None
         };
-        Ok(Outputs {
-            logits,
-            roles,
-            states,
-        })
+        Ok(Outputs { logits, states })
     }
 }
 
@@ -263,4 +244,36 @@ pub fn load_tokenizer(path: &Path, embeddings: usize) -> Result<Tokenizer, Model
         });
     }
     Ok(tok)
+}
+
+/// Copies a checkpoint directory with its floating-point weights in half
+/// precision (f16), halving its size; other files are copied as they are.
+pub fn export_half(src: &Path, dst: &Path) -> Result<(), ModelError> {
+    let ck = Checkpoint::open(src)?;
+    let io = |path: &Path, e: std::io::Error| ModelError::Weights {
+        path: path.into(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dst).map_err(|e| io(dst, e))?;
+    for entry in std::fs::read_dir(src).map_err(|e| io(src, e))? {
+        let path = entry.map_err(|e| io(src, e))?.path();
+        let name = path.file_name().unwrap_or_default();
+        if path.is_file() && path != ck.weights {
+            std::fs::copy(&path, dst.join(name)).map_err(|e| io(&path, e))?;
+        }
+    }
+    let tensors = candle_core::safetensors::load(&ck.weights, &Device::Cpu)?;
+    let half: std::collections::HashMap<String, Tensor> = tensors
+        .into_iter()
+        .map(|(k, t)| {
+            let t = if t.dtype().is_float() {
+                t.to_dtype(DType::F16)?
+            } else {
+                t
+            };
+            Ok((k, t))
+        })
+        .collect::<candle_core::Result<_>>()?;
+    candle_core::safetensors::save(&half, dst.join("model.safetensors"))?;
+    Ok(())
 }

@@ -63,9 +63,6 @@ pub struct ModelConfig {
     /// Extension of `stance`: the window length (tokens) the model was trained on.
     #[serde(default)]
     pub stance_context: Option<usize>,
-    /// Extension of `stance`: the checkpoint also has the actor-role head.
-    #[serde(default)]
-    pub stance_roles: bool,
 }
 
 fn default_act() -> String {

@@ -13,7 +13,6 @@ pub mod encoder;
 pub mod inputs;
 pub mod ops;
 pub mod optim;
-pub mod roles;
 pub mod source;
 pub mod tagger;
 pub mod threads;

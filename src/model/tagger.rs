@@ -51,16 +51,12 @@ pub struct TokenStates {
     pub spans: Vec<Span>,
     /// One vector per token.
     pub vectors: Vec<Vec<f32>>,
-    /// Actor-role logits (threat, accusation, proposal) per token; empty when
-    /// the model has no role head.
-    pub roles: Vec<[f32; 3]>,
 }
 
 /// Per-sequence rows of one batch.
 struct BatchRows {
     probs: Vec<Vec<Vec<f32>>>,
     states: Vec<Vec<Vec<f32>>>,
-    roles: Vec<Vec<Vec<f32>>>,
 }
 
 /// One model input: a window of a unit's tokens.
@@ -145,8 +141,8 @@ impl ModelTagger {
         Ok(self.run(text, units, false)?.0)
     }
 
-    /// Probabilities and, with `states`, each token's encoder state and role
-    /// logits (see [`crate::model::checkpoint::Outputs`]), per unit.
+    /// Probabilities and, with `states`, each token's encoder state (see
+    /// [`crate::model::checkpoint::Outputs`]), per unit.
     pub fn run(
         &self,
         text: &str,
@@ -192,16 +188,12 @@ impl ModelTagger {
         })?;
         let mut rows: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
         let mut state_rows: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
-        let mut role_rows: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
         for (b, out) in batches.iter().zip(results) {
             for (&i, r) in b.iter().zip(out.probs) {
                 rows[i] = r;
             }
             for (&i, r) in b.iter().zip(out.states) {
                 state_rows[i] = r;
-            }
-            for (&i, r) in b.iter().zip(out.roles) {
-                role_rows[i] = r;
             }
         }
         // Each token from the window where it is most central.
@@ -224,12 +216,13 @@ impl ModelTagger {
                         span: enc.spans[t],
                         probs: rows[s][k].clone(),
                         is_subword: enc.subword[t],
+                        line_start: t == 0
+                            || text[enc.spans[t - 1].end..enc.spans[t].start].contains('\n'),
                     }
                 })
                 .collect();
             out.push(tokens);
             if states {
-                let has_roles = self.model.roles.is_some();
                 out_states.push(TokenStates {
                     spans: enc.spans.clone(),
                     vectors: (0..enc.len())
@@ -238,24 +231,13 @@ impl ModelTagger {
                             std::mem::take(&mut state_rows[s][k])
                         })
                         .collect(),
-                    roles: if has_roles {
-                        (0..enc.len())
-                            .map(|t| {
-                                let (s, k) = source(t);
-                                let r = &role_rows[s][k];
-                                [r[0], r[1], r[2]]
-                            })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
                 });
             }
         }
         Ok((out, out_states))
     }
 
-    /// Probabilities (and states, role logits) for one batch: one row per token,
+    /// Probabilities (and states) for one batch: one row per token,
     /// special tokens dropped.
     fn run_batch(
         &self,
@@ -288,11 +270,6 @@ impl ModelTagger {
         Ok(BatchRows {
             probs: rows_of(Some(probs))?,
             states: rows_of(out.states)?,
-            roles: if states {
-                rows_of(out.roles)?
-            } else {
-                Vec::new()
-            },
         })
     }
 

@@ -298,24 +298,21 @@ impl Trainable {
         casing: bool,
         seed: u64,
     ) -> Result<Trainable, ModelError> {
-        Trainable::from_weights(base, labels, casing, false, false, seed)
+        Trainable::from_weights(base, labels, casing, false, seed)
     }
 
-    /// Builds the model from `base`'s weights. With `keep_heads`, heads found in
-    /// the file (an already trained checkpoint) are kept; `roles` adds the
-    /// actor-role head (drawn afresh unless the file has it).
+    /// Builds the model from `base`'s weights. With `keep_heads`, the head found
+    /// in the file (an already trained checkpoint) is kept, else drawn afresh.
     pub fn from_weights(
         base: &Base,
         labels: &[&str],
         casing: bool,
-        roles: bool,
         keep_heads: bool,
         seed: u64,
     ) -> Result<Trainable, ModelError> {
         let device = Device::Cpu;
         let mut config = base.config.clone();
         config.stance_casing = casing;
-        config.stance_roles = roles;
         let labels: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
@@ -338,8 +335,7 @@ impl Trainable {
             } else {
                 format!("{base_prefix}.{bare}")
             };
-            let is_head =
-                name.starts_with("classifier") || name.starts_with(super::checkpoint::ROLE_HEAD);
+            let is_head = name.starts_with("classifier");
             let value = if names.contains(name.as_str()) && (keep_heads || !is_head) {
                 source
                     .get(var.shape(), name)
@@ -354,9 +350,7 @@ impl Trainable {
                         path: base.weights.clone(),
                         message: format!("{in_base}: {e}"),
                     })?
-            } else if name.ends_with("classifier.weight")
-                || name == &format!("{}.weight", super::checkpoint::ROLE_HEAD)
-            {
+            } else if name.ends_with("classifier.weight") {
                 let n = var.elem_count();
                 Tensor::from_vec(
                     (0..n)
@@ -432,7 +426,6 @@ impl Trainable {
         config["label2id"] = Value::Object(label2id);
         config["stance_casing"] = Value::from(self.config.stance_casing);
         config["stance_context"] = Value::from(context);
-        config["stance_roles"] = Value::from(self.config.stance_roles);
         if let Some(obj) = config.as_object_mut() {
             obj.remove("_name_or_path");
         }

@@ -1,12 +1,15 @@
-//! The learned stance classifier: small heads over the entity model's encoder
-//! states, so one encoder pass serves entities and stance.
+//! The learned stance classifier.
 //!
-//! For every entity mention of a sentence (a candidate actor) the actor head
-//! scores threat, accusation and proposal independently (multi-label); for a
-//! statement it keeps, the target head picks one of the sentence's other
-//! mentions or none. Inputs are the mean encoder state of the mention and of
-//! its sentence, plus a few surface features; the hybrid variant also reads
-//! the rules' decisions and the cue lexicon, and learns when to trust them.
+//! - Who acts: the actor classifier of [`super::markers`] scores every entity
+//!   mention of a sentence for threat, accusation and proposal.
+//! - Against whom: a small target head over the entity model's encoder states
+//!   (shared with the entity pass) picks one of the sentence's other mentions,
+//!   or none.
+//! - A label is kept when its probability passes the threshold chosen on
+//!   held-out documents.
+//! - [`Hybrid`] (the `auto` backend) takes the union of these statements and
+//!   the rules': on the dev split it recalls more than either, and each
+//!   statement says which backend found it (`hybrid` when both did).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,86 +18,73 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use super::markers::{mention_range, Candidate, MarkerModel};
 use super::rules::RuleClassifier;
 use super::{StanceClassifier, StanceLabel, Statement};
 use crate::actors::Actors;
 use crate::doc::Doc;
 use crate::error::{Result, StanceError};
 use crate::model::encoder::{dense, Dense};
+use crate::model::inputs::Tokens;
 use crate::model::tagger::{ModelTagger, TokenStates};
 use crate::ner::{Entity, EntityLabel};
 use crate::span::Span;
 use crate::Backend;
 
-/// Surface and rule features after the pooled states (see [`actor_features`]).
-pub const EXTRA_FEATURES: usize = 19;
 /// Features of a (actor, candidate target) pair besides the three state blocks.
 pub const TARGET_EXTRA: usize = 11;
 
-/// `config.json` of a stance head directory.
+/// `stance.json` of a stance model directory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StanceConfig {
-    /// Width of the encoder states the heads read.
+    /// Width of the entity encoder states the target head reads.
     pub state_dim: usize,
     pub hidden: usize,
-    /// True for the hybrid: rule decisions and lexicon cues are inputs.
-    pub rule_features: bool,
-    /// Decision threshold per label, in `StanceLabel::ALL` order.
-    pub thresholds: [f32; 3],
-    /// SHA-256 of the entity model weights the heads were trained over.
+    /// SHA-256 of the entity model weights the target head was trained over.
     pub encoder_sha256: String,
-    /// What the heads were trained on, for the model card.
+    /// Held-out micro F1 of the actor classifier (candidate level).
+    pub heldout_f1: f64,
+    /// The model's thresholds inside the hybrid (where the rules' statements are kept too);
+    /// 1.0 keeps only what the model is sure of.
+    #[serde(default = "default_hybrid_thresholds")]
+    pub hybrid_thresholds: [f32; 3],
+    #[serde(default)]
+    pub heldout_f1_hybrid: f64,
     #[serde(default)]
     pub trained_on: Vec<String>,
 }
 
-/// The two heads.
-#[derive(Debug, Clone)]
-pub struct StanceHeads {
-    actor_in: Dense,
-    actor_out: Dense,
-    target_in: Dense,
-    target_out: Dense,
+fn default_hybrid_thresholds() -> [f32; 3] {
+    [0.5; 3]
 }
 
-impl StanceHeads {
+/// Scores (actor, candidate target) pairs.
+#[derive(Debug, Clone)]
+pub struct TargetHead {
+    input: Dense,
+    output: Dense,
+}
+
+impl TargetHead {
     pub fn build(
         state_dim: usize,
         hidden: usize,
         vb: VarBuilder,
-    ) -> candle_core::Result<StanceHeads> {
-        let actor_dim = 2 * state_dim + EXTRA_FEATURES;
-        let target_dim = 3 * state_dim + TARGET_EXTRA;
-        Ok(StanceHeads {
-            actor_in: dense(actor_dim, hidden, vb.pp("actor.0"))?,
-            actor_out: dense(hidden, 3, vb.pp("actor.2"))?,
-            target_in: dense(target_dim, hidden / 2, vb.pp("target.0"))?,
-            target_out: dense(hidden / 2, 1, vb.pp("target.2"))?,
+    ) -> candle_core::Result<TargetHead> {
+        Ok(TargetHead {
+            input: dense(3 * state_dim + TARGET_EXTRA, hidden, vb.pp("target.0"))?,
+            output: dense(hidden, 1, vb.pp("target.2"))?,
         })
     }
 
-    /// Label logits `[n, 3]` for actor features `[n, actor_dim]`.
-    pub fn actor_logits(
-        &self,
-        x: &Tensor,
-        dropout: Option<(f32, u64)>,
-    ) -> candle_core::Result<Tensor> {
-        let h = self.actor_in.forward(x)?.gelu_erf()?;
-        let h = match dropout {
-            Some((p, seed)) => crate::model::ops::dropout(&h, p, seed)?,
-            None => h,
-        };
-        self.actor_out.forward(&h)
-    }
-
-    /// One score per (actor, candidate) pair `[n]`.
-    pub fn target_scores(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.target_in.forward(x)?.gelu_erf()?;
-        self.target_out.forward(&h)?.squeeze(D::Minus1)
+    /// One score per row `[n]`.
+    pub fn scores(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self.input.forward(x)?.gelu_erf()?;
+        self.output.forward(&h)?.squeeze(D::Minus1)
     }
 }
 
-/// Everything features are computed from, for one document.
+/// What the features of one document are computed from.
 pub struct Analysis<'a> {
     pub doc: &'a Doc,
     pub entities: &'a [Entity],
@@ -109,7 +99,7 @@ pub struct Analysis<'a> {
     dim: usize,
 }
 
-fn label_index(l: StanceLabel) -> usize {
+pub fn label_index(l: StanceLabel) -> usize {
     StanceLabel::ALL
         .iter()
         .position(|x| *x == l)
@@ -158,6 +148,10 @@ impl<'a> Analysis<'a> {
         })
     }
 
+    pub fn state_dim(&self) -> usize {
+        self.dim
+    }
+
     /// Mean state of the tokens overlapping `span` (zeros when none do).
     fn pool(&self, span: Span) -> Vec<f32> {
         let mut sum = vec![0f32; self.dim];
@@ -181,75 +175,6 @@ impl<'a> Analysis<'a> {
         sum
     }
 
-    /// Highest actor-role probability per label over the tokens of `span`
-    /// (zeros when the entity model has no role head).
-    pub fn role_probs(&self, span: Span) -> [f32; 3] {
-        let mut best = [0f32; 3];
-        if self.states.roles.is_empty() {
-            return best;
-        }
-        let first = self.states.spans.partition_point(|t| t.end <= span.start);
-        for (t, r) in self.states.spans[first..]
-            .iter()
-            .zip(&self.states.roles[first..])
-        {
-            if t.start >= span.end {
-                break;
-            }
-            for k in 0..3 {
-                best[k] = best[k].max(1.0 / (1.0 + (-r[k]).exp()));
-            }
-        }
-        best
-    }
-
-    /// Actor features of entity `m` in sentence `s`: mention state, sentence
-    /// state, then [`EXTRA_FEATURES`] surface and rule features (rule ones zero
-    /// unless `rules`).
-    pub fn actor_features(&self, m: usize, s: usize, rules: bool) -> Vec<f32> {
-        let mut x = self.pool(self.entities[m].span);
-        x.extend(self.pool(self.doc.sentences[s].span));
-        let mut rule_score = [0f32; 3];
-        let mut rule_any = [0f32; 3];
-        for st in self.rules.iter().filter(|st| st.sentence == s) {
-            let l = label_index(st.label);
-            rule_any[l] = 1.0;
-            if st.actor == m {
-                rule_score[l] = rule_score[l].max(st.score);
-            }
-        }
-        let mut cue = [0f32; 3];
-        for (l, _, score) in &self.cues[s] {
-            let k = label_index(*l);
-            cue[k] = cue[k].max(*score);
-        }
-        if rules {
-            x.extend(rule_score);
-            x.extend(rule_any);
-            x.extend(cue);
-        } else {
-            x.extend([0f32; 9]);
-        }
-        x.extend(type_onehot(self.entities[m].label));
-        let members = &self.by_sentence[s];
-        let sent = self.doc.sentences[s].span;
-        let pos = (self.entities[m].span.start - sent.start) as f32 / sent.len().max(1) as f32;
-        x.push(pos);
-        x.push(if members.first() == Some(&m) {
-            1.0
-        } else {
-            0.0
-        });
-        x.push(if self.actors.of_entity(m).reporter {
-            1.0
-        } else {
-            0.0
-        });
-        x.extend(self.role_probs(self.entities[m].span));
-        debug_assert_eq!(x.len(), 2 * self.dim + EXTRA_FEATURES);
-        x
-    }
-
     /// Features of actor `m` with candidate target `c` (`None`: no target) for `label`.
     pub fn target_features(
         &self,
@@ -257,7 +182,6 @@ impl<'a> Analysis<'a> {
         c: Option<usize>,
         s: usize,
         label: StanceLabel,
-        rules: bool,
     ) -> Vec<f32> {
         let a = self.pool(self.entities[m].span);
         let t = c.map_or_else(
@@ -272,9 +196,10 @@ impl<'a> Analysis<'a> {
         onehot[label_index(label)] = 1.0;
         x.extend(onehot);
         x.push(if c.is_none() { 1.0 } else { 0.0 });
-        let rule_pick = self.rules.iter().any(|st| {
-            rules && st.sentence == s && st.actor == m && st.label == label && st.target == c
-        });
+        let rule_pick = self
+            .rules
+            .iter()
+            .any(|st| st.sentence == s && st.actor == m && st.label == label && st.target == c);
         x.push(if rule_pick { 1.0 } else { 0.0 });
         match c {
             Some(c) => {
@@ -289,7 +214,19 @@ impl<'a> Analysis<'a> {
         x
     }
 
-    /// The best lexicon cue of `label` in sentence `s`, nearest to `m` among the strongest.
+    /// The candidate targets of actor `m` in sentence `s`: none, then the other actors' mentions.
+    pub fn target_options(&self, m: usize, s: usize) -> Vec<Option<usize>> {
+        let mut options: Vec<Option<usize>> = vec![None];
+        options.extend(
+            self.by_sentence[s]
+                .iter()
+                .filter(|&&c| c != m && self.actors.actor_of[c] != self.actors.actor_of[m])
+                .map(|&c| Some(c)),
+        );
+        options
+    }
+
+    /// The best lexicon cue of `label` in sentence `s`: the rules' own, else the strongest nearest `m`.
     pub fn cue_for(&self, m: usize, s: usize, label: StanceLabel) -> Option<Span> {
         if let Some(st) = self
             .rules
@@ -315,6 +252,46 @@ impl<'a> Analysis<'a> {
             })
             .map(|(_, span, _)| *span)
     }
+
+    /// Every (entity, sentence) candidate with its sentence's tokens under `text`.
+    pub fn candidates(
+        &self,
+        text: &crate::model::inputs::TextEncoder,
+    ) -> Result<(Vec<Tokens>, Vec<CandidateSlot>)> {
+        let mut sentences = Vec::new();
+        let mut out = Vec::new();
+        for (s, members) in self.by_sentence.iter().enumerate() {
+            if members.is_empty() {
+                continue;
+            }
+            let tokens = text.encode(&self.doc.text, self.doc.sentences[s].span)?;
+            for &m in members {
+                if let Some(r) = mention_range(&tokens, self.entities[m].span) {
+                    out.push(CandidateSlot {
+                        entity: m,
+                        sentence: s,
+                        tokens: sentences.len(),
+                        mention: r,
+                    });
+                }
+            }
+            sentences.push(tokens);
+        }
+        Ok((sentences, out))
+    }
+}
+
+/// One actor candidate: an entity in its sentence, located in that sentence's tokens.
+#[derive(Debug, Clone)]
+pub struct CandidateSlot {
+    /// Index into the analysis' entities.
+    pub entity: usize,
+    /// Index into the document's sentences.
+    pub sentence: usize,
+    /// Index into the tokenised sentences returned beside the slots.
+    pub tokens: usize,
+    /// The mention's token range within those tokens.
+    pub mention: std::ops::Range<usize>,
 }
 
 /// Hex SHA-256 of a file (to tie heads to the encoder they were trained over).
@@ -326,46 +303,53 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-/// Learned stance over an entity model's encoder.
+fn model_err(e: candle_core::Error) -> StanceError {
+    StanceError::ModelUnavailable(format!("stance model: {e}"))
+}
+
+/// Learned stance: the actor classifier and the target head.
 pub struct ModelClassifier {
-    heads: StanceHeads,
+    actors: MarkerModel,
+    targets: TargetHead,
     pub config: StanceConfig,
     rules: RuleClassifier,
-    /// Computes states when the pipeline's tagger did not (entities from rules).
+    /// The entity model, to compute states when the pipeline's tagger did not.
     encoder: Arc<ModelTagger>,
     pub dir: PathBuf,
 }
 
 impl ModelClassifier {
-    /// Loads heads from `dir` (config.json, heads.safetensors) over `encoder`,
-    /// whose weights file must be the one they were trained over.
-    pub fn load(
-        dir: &Path,
-        encoder: Arc<ModelTagger>,
-        encoder_weights: &Path,
-    ) -> Result<ModelClassifier> {
+    /// Loads `dir` (`actors/`, `targets.safetensors`, `stance.json`) over the entity
+    /// model `encoder`, whose weights must be the ones the target head was trained over.
+    pub fn load(dir: &Path, encoder: Arc<ModelTagger>) -> Result<ModelClassifier> {
         let bad = |m: String| StanceError::ModelUnavailable(format!("{}: {m}", dir.display()));
-        let text = std::fs::read_to_string(dir.join("config.json"))
-            .map_err(|e| bad(format!("config.json: {e}")))?;
+        let text = std::fs::read_to_string(dir.join("stance.json"))
+            .map_err(|e| bad(format!("stance.json: {e}")))?;
         let config: StanceConfig =
-            serde_json::from_str(&text).map_err(|e| bad(format!("config.json: {e}")))?;
-        let sha = file_sha256(encoder_weights)
-            .map_err(|e| bad(format!("{}: {e}", encoder_weights.display())))?;
+            serde_json::from_str(&text).map_err(|e| bad(format!("stance.json: {e}")))?;
+        let weights = encoder
+            .weights
+            .clone()
+            .ok_or_else(|| bad("the entity model has no weights file".into()))?;
+        let sha = file_sha256(&weights).map_err(|e| bad(format!("{}: {e}", weights.display())))?;
         if sha != config.encoder_sha256 {
             return Err(bad(format!(
-                "these stance heads were trained over another entity model than {} (retrain them with `stance train stance`)",
-                encoder_weights.display()
+                "trained over another entity model than {} (retrain with `stance train stance`)",
+                weights.display()
             )));
         }
-        let weights = dir.join("heads.safetensors");
+        let targets_path = dir.join("targets.safetensors");
         // SAFETY: read-only memory map of a file stance does not modify while running.
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
-                .map_err(|e| bad(format!("heads.safetensors: {e}")))?;
-        let heads = StanceHeads::build(config.state_dim, config.hidden, vb)
-            .map_err(|e| bad(format!("heads.safetensors: {e}")))?;
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[&targets_path], DType::F32, &Device::Cpu)
+        }
+        .map_err(|e| bad(format!("targets.safetensors: {e}")))?;
+        let targets = TargetHead::build(config.state_dim, config.hidden, vb)
+            .map_err(|e| bad(format!("targets.safetensors: {e}")))?;
+        let actors = MarkerModel::load(&dir.join("actors"))?;
         Ok(ModelClassifier {
-            heads,
+            actors,
+            targets,
             config,
             rules: RuleClassifier::default(),
             encoder,
@@ -373,52 +357,28 @@ impl ModelClassifier {
         })
     }
 
-    pub fn from_parts(
-        heads: StanceHeads,
-        config: StanceConfig,
-        encoder: Arc<ModelTagger>,
-    ) -> ModelClassifier {
-        ModelClassifier {
-            heads,
-            config,
-            rules: RuleClassifier::default(),
-            encoder,
-            dir: PathBuf::new(),
-        }
-    }
-
-    /// Label probabilities of every candidate (entity, sentence) of a document.
-    pub fn scores(&self, a: &Analysis) -> Result<Vec<(usize, usize, [f32; 3])>> {
-        let cands: Vec<(usize, usize)> = a
-            .by_sentence
+    /// Per candidate `(entity, sentence)`: the actor classifier's probabilities.
+    pub fn actor_probabilities(&self, a: &Analysis) -> Result<Vec<(usize, usize, [f32; 3])>> {
+        let (sentences, cands) = a.candidates(&self.actors.text)?;
+        let cs: Vec<Candidate> = cands
             .iter()
-            .enumerate()
-            .flat_map(|(s, es)| es.iter().map(move |&e| (e, s)))
+            .map(|c| Candidate {
+                tokens: &sentences[c.tokens],
+                mention: c.mention.clone(),
+            })
             .collect();
-        if cands.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<f32> = cands
-            .iter()
-            .flat_map(|&(m, s)| a.actor_features(m, s, self.config.rule_features))
-            .collect();
-        let x = Tensor::from_vec(
-            rows,
-            (cands.len(), 2 * a.dim + EXTRA_FEATURES),
-            &Device::Cpu,
-        )
-        .map_err(model_err)?;
-        let p = candle_nn::ops::sigmoid(&self.heads.actor_logits(&x, None).map_err(model_err)?)
-            .and_then(|t| t.to_vec2::<f32>())
-            .map_err(model_err)?;
+        let opts = self.encoder.options;
+        let probs = self
+            .actors
+            .probabilities(&cs, opts.batch_size, opts.threads)?;
         Ok(cands
-            .into_iter()
-            .zip(p)
-            .map(|((m, s), p)| (m, s, [p[0], p[1], p[2]]))
+            .iter()
+            .zip(probs)
+            .map(|(c, p)| (c.entity, c.sentence, p))
             .collect())
     }
 
-    /// The target of a statement: the best-scored mention of the sentence, or none.
+    /// The target of a statement: the best-scored option, or none.
     fn target(
         &self,
         a: &Analysis,
@@ -426,29 +386,23 @@ impl ModelClassifier {
         s: usize,
         label: StanceLabel,
     ) -> Result<Option<usize>> {
-        let mut options: Vec<Option<usize>> = vec![None];
-        options.extend(
-            a.by_sentence[s]
-                .iter()
-                .filter(|&&c| c != m && a.actors.actor_of[c] != a.actors.actor_of[m])
-                .map(|&c| Some(c)),
-        );
+        let options = a.target_options(m, s);
         if options.len() == 1 {
             return Ok(None);
         }
         let rows: Vec<f32> = options
             .iter()
-            .flat_map(|&c| a.target_features(m, c, s, label, self.config.rule_features))
+            .flat_map(|&c| a.target_features(m, c, s, label))
             .collect();
         let x = Tensor::from_vec(
             rows,
-            (options.len(), 3 * a.dim + TARGET_EXTRA),
+            (options.len(), 3 * a.state_dim() + TARGET_EXTRA),
             &Device::Cpu,
         )
         .map_err(model_err)?;
         let scores = self
-            .heads
-            .target_scores(&x)
+            .targets
+            .scores(&x)
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(model_err)?;
         let best = scores
@@ -458,18 +412,6 @@ impl ModelClassifier {
             .map_or(0, |(i, _)| i);
         Ok(options[best])
     }
-
-    fn backend_tag(&self) -> Backend {
-        if self.config.rule_features {
-            Backend::Hybrid
-        } else {
-            Backend::Model
-        }
-    }
-}
-
-fn model_err(e: candle_core::Error) -> StanceError {
-    StanceError::ModelUnavailable(format!("stance model: {e}"))
 }
 
 impl StanceClassifier for ModelClassifier {
@@ -478,7 +420,7 @@ impl StanceClassifier for ModelClassifier {
     }
 
     fn backend(&self) -> Backend {
-        self.backend_tag()
+        Backend::Model
     }
 
     fn wants_states(&self) -> bool {
@@ -491,6 +433,26 @@ impl StanceClassifier for ModelClassifier {
         entities: &[Entity],
         actors: &Actors,
         states: Option<&TokenStates>,
+    ) -> Result<Vec<Statement>> {
+        self.statements(
+            doc,
+            entities,
+            actors,
+            states,
+            &self.actors.config.thresholds,
+        )
+    }
+}
+
+impl ModelClassifier {
+    /// Statements whose probability passes `thresholds`.
+    pub fn statements(
+        &self,
+        doc: &Doc,
+        entities: &[Entity],
+        actors: &Actors,
+        states: Option<&TokenStates>,
+        thresholds: &[f32; 3],
     ) -> Result<Vec<Statement>> {
         let own;
         let states = match states {
@@ -505,9 +467,9 @@ impl StanceClassifier for ModelClassifier {
         };
         let a = Analysis::new(doc, entities, actors, states, &self.rules)?;
         let mut out = Vec::new();
-        for (m, s, p) in self.scores(&a)? {
+        for (m, s, p) in self.actor_probabilities(&a)? {
             for (k, label) in StanceLabel::ALL.iter().enumerate() {
-                if p[k] < self.config.thresholds[k] {
+                if p[k] < thresholds[k] {
                     continue;
                 }
                 out.push(Statement {
@@ -517,8 +479,62 @@ impl StanceClassifier for ModelClassifier {
                     target: self.target(&a, m, s, *label)?,
                     sentence: s,
                     cue: a.cue_for(m, s, *label),
-                    backend: self.backend_tag(),
+                    backend: self.backend(),
                 });
+            }
+        }
+        out.sort_by_key(|st| (st.sentence, entities[st.actor].span.start, st.label));
+        Ok(out)
+    }
+}
+
+/// The `auto` backend's stance: the learned statements and the rules', united.
+/// A statement both find is the model's, with the rules' target and cue when
+/// they have one, and is marked `hybrid`; the others keep their own backend.
+pub struct Hybrid {
+    pub model: ModelClassifier,
+    pub rules: RuleClassifier,
+}
+
+impl StanceClassifier for Hybrid {
+    fn classify(&self, doc: &Doc, entities: &[Entity], actors: &Actors) -> Result<Vec<Statement>> {
+        self.classify_with_states(doc, entities, actors, None)
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Hybrid
+    }
+
+    fn wants_states(&self) -> bool {
+        true
+    }
+
+    fn classify_with_states(
+        &self,
+        doc: &Doc,
+        entities: &[Entity],
+        actors: &Actors,
+        states: Option<&TokenStates>,
+    ) -> Result<Vec<Statement>> {
+        let mut out = self.model.statements(
+            doc,
+            entities,
+            actors,
+            states,
+            &self.model.config.hybrid_thresholds,
+        )?;
+        for r in self.rules.classify(doc, entities, actors)? {
+            match out
+                .iter_mut()
+                .find(|m| m.actor == r.actor && m.label == r.label && m.sentence == r.sentence)
+            {
+                Some(m) => {
+                    m.backend = Backend::Hybrid;
+                    m.target = r.target.or(m.target);
+                    m.cue = r.cue.or(m.cue);
+                    m.score = m.score.max(r.score);
+                }
+                None => out.push(r),
             }
         }
         out.sort_by_key(|st| (st.sentence, entities[st.actor].span.start, st.label));
