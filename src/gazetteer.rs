@@ -49,6 +49,8 @@ pub struct Gazetteer {
     max_phrase_tokens: usize,
     /// Titles, lowercased token sequences joined by spaces.
     titles: HashSet<String>,
+    /// Every word of every title, lowercased ("foreign", "minister", ...).
+    title_words: HashSet<String>,
     max_title_tokens: usize,
     pub given_names: HashSet<String>,
     pub org_heads: HashSet<String>,
@@ -133,6 +135,7 @@ impl Gazetteer {
             phrases: HashMap::new(),
             max_phrase_tokens: 1,
             titles: HashSet::new(),
+            title_words: HashSet::new(),
             max_title_tokens: 1,
             given_names: words(GIVEN_NAMES),
             org_heads: words(ORG_HEADS),
@@ -220,6 +223,7 @@ impl Gazetteer {
         for t in words(TITLES) {
             let key = phrase_key(&t).to_lowercase();
             g.max_title_tokens = g.max_title_tokens.max(key.split(' ').count());
+            g.title_words.extend(key.split(' ').map(str::to_string));
             g.titles.insert(key);
         }
         g
@@ -255,6 +259,11 @@ impl Gazetteer {
             let key = words[..n].join(" ").to_lowercase();
             self.titles.contains(&key)
         })
+    }
+
+    /// Whether `word` occurs in some title ("Foreign" in "Foreign Minister").
+    pub fn is_title_word(&self, word: &str) -> bool {
+        self.title_words.contains(&word.to_lowercase())
     }
 
     pub fn is_common_word(&self, word: &str) -> bool {

@@ -132,7 +132,7 @@ stance train ner --base models/base --train ../shared/data/conll2003/train.txt \
 The best epoch on --dev is kept in --out. A resumable checkpoint is written to OUT/resume every\n\
 --checkpoint-minutes and when --max-minutes runs out; continue with the same command plus --resume.")]
     Ner(TrainNerArgs),
-    /// Train the learned stance model (actor classifier, target head, hybrid combiner).
+    /// Train the learned stance model (actor classifier, target head, thresholds of the hybrid with the rules).
     #[command(after_help = "Example (the shipped heads):\n  \
 stance train stance --ner-model models/ner --out models/stance \\\n    \
 --train data/stance/conll.jsonl:train --train data/stance/written/train.jsonl --train data/samples/gold.jsonl\n\n\

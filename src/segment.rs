@@ -67,6 +67,37 @@ fn is_opening(c: char) -> bool {
     matches!(c, '"' | '“' | '‘' | '\'' | '(' | '[' | '«' | '‹')
 }
 
+/// Whether `span` is a dateline's place ("WASHINGTON, June 3 (Reuters) -"): the first
+/// word of its line, in capitals, followed by a comma, a parenthesis or a dash. A dateline
+/// says where the story was filed; the place never acts in it.
+pub fn is_dateline(text: &str, span: Span) -> bool {
+    let name = span.text(text);
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    if !text[line_start..span.start].trim().is_empty() {
+        return false;
+    }
+    let letters = name.chars().filter(|c| c.is_alphabetic()).count();
+    if letters < 2 || name.chars().any(|c| c.is_lowercase()) {
+        return false;
+    }
+    let line_end = text[span.end..]
+        .find('\n')
+        .map_or(text.len(), |i| span.end + i);
+    let rest = text[span.end..line_end].trim_start_matches([' ', '\t']);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // "LONDON -", "LONDON 1996-08-30" (CoNLL), "LONDON, June 3", "PARIS (AP)", "GENEVA, Switzerland (AP)".
+    rest.is_empty()
+        || rest.starts_with(['-', '–', '—'])
+        || rest.starts_with(|c: char| c.is_ascii_digit())
+        || rest.strip_prefix(',').is_some_and(|r| {
+            let r = r.trim_start();
+            MONTHS.iter().any(|m| r.starts_with(m)) || r.chars().take(40).any(|c| c == '(')
+        })
+        || rest.starts_with('(') && rest.chars().take(20).any(|c| c == ')')
+}
+
 /// Splits `text` into sentences.
 pub fn segment(text: &str) -> Vec<Sentence> {
     let mut out = Vec::new();
@@ -296,5 +327,27 @@ mod tests {
     fn empty_text_has_no_sentences() {
         assert!(segment("").is_empty());
         assert!(segment(" \n\n ").is_empty());
+    }
+
+    #[test]
+    fn datelines_are_recognised() {
+        let t = "Headline here\n\nWASHINGTON, June 3 (Reuters) - The U.S. acted.\nPARIS (AP) — France spoke.";
+        let at = |w: &str| {
+            let i = t.find(w).unwrap();
+            Span::new(i, i + w.len())
+        };
+        assert!(is_dateline(t, at("WASHINGTON")));
+        assert!(is_dateline(t, at("PARIS")));
+        assert!(!is_dateline(t, at("U.S.")));
+        assert!(!is_dateline(t, at("France")));
+        // A capitalised name that opens a line is not a dateline without the punctuation.
+        let t2 = "NATO warned Moscow.\nNATO, the alliance, warned Moscow.";
+        assert!(!is_dateline(t2, Span::new(0, 4)));
+        assert!(!is_dateline(t2, Span::new(20, 24)));
+        let conll = "LONDON 1996-08-30\nThe Bank of England acted.";
+        assert!(is_dateline(conll, Span::new(0, 6)));
+        // Title case at the start of a line is a subject, not a dateline.
+        let t3 = "Washington, in turn, accused Moscow.";
+        assert!(!is_dateline(t3, Span::new(0, 10)));
     }
 }

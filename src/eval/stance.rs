@@ -159,21 +159,15 @@ pub struct StanceReport {
     pub errors: Vec<ScoringError>,
 }
 
-/// The sentence around a character span, for error listings.
+/// The sentence (as `stance` segments the text) around a character span, for error listings.
 fn sentence_around(text: &str, span: &GoldSpan) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let is_stop = |c: char| c == '\n' || c == '.' || c == '!' || c == '?';
-    let mut a = span.start.min(chars.len());
-    while a > 0 && !is_stop(chars[a - 1]) {
-        a -= 1;
-    }
-    let mut b = span.end.min(chars.len());
-    while b < chars.len() && !is_stop(chars[b]) {
-        b += 1;
-    }
-    char_slice(text, a, (b + 1).min(chars.len()))
-        .trim()
-        .to_string()
+    let map = crate::span::CharMap::new(text);
+    let at = map.byte_offset(span.start);
+    crate::segment::segment(text)
+        .into_iter()
+        .find(|s| s.span.start <= at && at < s.span.end.max(s.span.start + 1))
+        .map(|s| s.span.text(text).to_string())
+        .unwrap_or_else(|| char_slice(text, span.start, span.end))
 }
 
 fn span_text(text: &str, s: &GoldSpan) -> String {

@@ -275,10 +275,10 @@ impl ModelTagger {
 
     /// Entities of the given text units (whole texts, or sentences).
     pub fn tag_units(&self, text: &str, units: &[Span]) -> Result<Vec<Entity>, ModelError> {
-        Ok(self.entities_of(self.probabilities(text, units)?))
+        Ok(self.entities_of(text, self.probabilities(text, units)?))
     }
 
-    fn entities_of(&self, probs: Vec<Vec<TokenScores>>) -> Vec<Entity> {
+    fn entities_of(&self, text: &str, probs: Vec<Vec<TokenScores>>) -> Vec<Entity> {
         let mut out = Vec::new();
         for tokens in probs {
             for g in aggregate(&tokens, &self.model.labels, self.options.aggregation) {
@@ -291,8 +291,56 @@ impl ModelTagger {
             }
         }
         out.sort_by_key(|e| e.span.start);
-        out
+        merge_glued(text, out)
     }
+}
+
+/// Joins entities that touch with no character between them ("U." + "S" + "." from
+/// a word the word-piece pre-tokenizer split at its full stops): a name never ends
+/// inside a word. The type is the gazetteer's for the joined text when it knows it,
+/// else that of the longest piece.
+pub fn merge_glued(text: &str, entities: Vec<Entity>) -> Vec<Entity> {
+    let mut out: Vec<Entity> = Vec::with_capacity(entities.len());
+    let mut run: Vec<Entity> = Vec::new();
+    let flush = |run: &mut Vec<Entity>, out: &mut Vec<Entity>| {
+        if run.len() <= 1 {
+            out.append(run);
+            return;
+        }
+        let span = Span::new(run[0].span.start, run[run.len() - 1].span.end);
+        let longest = run
+            .iter()
+            .max_by(|a, b| {
+                a.span.len().cmp(&b.span.len()).then(
+                    a.score
+                        .partial_cmp(&b.score)
+                        .unwrap_or(std::cmp::Ordering::Equal),
+                )
+            })
+            .expect("a run has pieces");
+        let label = crate::ner::gazetteer_label(span.text(text)).unwrap_or(longest.label);
+        let chars: usize = run.iter().map(|e| e.span.len()).sum();
+        let score = run
+            .iter()
+            .map(|e| e.score * e.span.len() as f32)
+            .sum::<f32>()
+            / chars as f32;
+        out.push(Entity {
+            span,
+            label,
+            score,
+            backend: run[0].backend,
+        });
+        run.clear();
+    };
+    for e in entities {
+        if run.last().is_some_and(|p| p.span.end != e.span.start) {
+            flush(&mut run, &mut out);
+        }
+        run.push(e);
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 /// CoNLL type of a model's entity type ("PER", "PERSON", "GPE", ...).
@@ -314,7 +362,7 @@ impl EntityTagger for ModelTagger {
 
     fn tag_with_states(&self, doc: &Doc) -> Result<(Vec<Entity>, Option<TokenStates>)> {
         let (probs, mut states) = self.run(&doc.text, &[Span::new(0, doc.text.len())], true)?;
-        Ok((self.entities_of(probs), states.pop()))
+        Ok((self.entities_of(&doc.text, probs), states.pop()))
     }
 
     fn backend(&self) -> Backend {
@@ -338,5 +386,56 @@ impl EntityTagger for ModelTagger {
             out[k].push(e);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod glued_tests {
+    use super::*;
+
+    fn ent(start: usize, end: usize, label: EntityLabel, score: f32) -> Entity {
+        Entity {
+            span: Span::new(start, end),
+            label,
+            score,
+            backend: Backend::Model,
+        }
+    }
+
+    #[test]
+    fn pieces_of_one_word_become_one_entity() {
+        let text = "U.S. Threatens Russia";
+        let pieces = vec![
+            ent(0, 2, EntityLabel::Org, 0.6),
+            ent(2, 3, EntityLabel::Loc, 0.9),
+            ent(3, 4, EntityLabel::Org, 0.5),
+            ent(15, 21, EntityLabel::Loc, 0.99),
+        ];
+        let merged = merge_glued(text, pieces);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].span.text(text), "U.S.");
+        // The gazetteer knows "U.S." as a country.
+        assert_eq!(merged[0].label, EntityLabel::Loc);
+        assert!((merged[0].score - (0.6 * 2.0 + 0.9 + 0.5) / 4.0).abs() < 1e-6);
+        assert_eq!(merged[1].span.text(text), "Russia");
+    }
+
+    #[test]
+    fn entities_apart_stay_apart() {
+        let text = "Kerry Lavrov";
+        let two = vec![
+            ent(0, 5, EntityLabel::Per, 0.9),
+            ent(6, 12, EntityLabel::Per, 0.9),
+        ];
+        assert_eq!(merge_glued(text, two).len(), 2);
+        // An unknown glued pair takes the longest piece's type.
+        let text = "Xylo-Corp";
+        let glued = vec![
+            ent(0, 5, EntityLabel::Misc, 0.9),
+            ent(5, 9, EntityLabel::Org, 0.9),
+        ];
+        let m = merge_glued(text, glued);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].label, EntityLabel::Misc);
     }
 }

@@ -101,3 +101,13 @@ impl<T: EntityTagger + ?Sized> EntityTagger for std::sync::Arc<T> {
         (**self).tag_texts(texts)
     }
 }
+
+/// The CoNLL type the gazetteer gives a phrase ("U.S." → LOC, "French" → MISC), if it lists it.
+pub fn gazetteer_label(phrase: &str) -> Option<EntityLabel> {
+    use crate::gazetteer::{EntryKind, Gazetteer};
+    Gazetteer::builtin().lookup(phrase).map(|e| match e.kind {
+        EntryKind::Country | EntryKind::Seat | EntryKind::Location => EntityLabel::Loc,
+        EntryKind::Demonym => EntityLabel::Misc,
+        EntryKind::Organization(_) => EntityLabel::Org,
+    })
+}

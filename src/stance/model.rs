@@ -359,7 +359,12 @@ impl ModelClassifier {
 
     /// Per candidate `(entity, sentence)`: the actor classifier's probabilities.
     pub fn actor_probabilities(&self, a: &Analysis) -> Result<Vec<(usize, usize, [f32; 3])>> {
-        let (sentences, cands) = a.candidates(&self.actors.text)?;
+        let (sentences, mut cands) = a.candidates(&self.actors.text)?;
+        // News agencies and datelines report; they never act, so they are not read.
+        cands.retain(|c| {
+            !a.actors.of_entity(c.entity).reporter
+                && !crate::segment::is_dateline(&a.doc.text, a.entities[c.entity].span)
+        });
         let cs: Vec<Candidate> = cands
             .iter()
             .map(|c| Candidate {
@@ -483,8 +488,7 @@ impl ModelClassifier {
                 });
             }
         }
-        out.sort_by_key(|st| (st.sentence, entities[st.actor].span.start, st.label));
-        Ok(out)
+        Ok(super::to_title_holders(doc, entities, out))
     }
 }
 
@@ -537,7 +541,6 @@ impl StanceClassifier for Hybrid {
                 None => out.push(r),
             }
         }
-        out.sort_by_key(|st| (st.sentence, entities[st.actor].span.start, st.label));
-        Ok(out)
+        Ok(super::to_title_holders(doc, entities, out))
     }
 }

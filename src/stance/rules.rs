@@ -558,7 +558,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn is_reporter(&self, e: usize) -> bool {
-        if self.actors.of_entity(e).reporter {
+        if self.actors.of_entity(e).reporter
+            || crate::segment::is_dateline(&self.doc.text, self.entities[e].span)
+        {
             return true;
         }
         let (_, b) = self.ent_tokens[&e];
