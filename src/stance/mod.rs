@@ -208,6 +208,27 @@ pub fn to_title_holders(
     out
 }
 
+/// Whether the act of the mention at `actor` is only expected by others:
+/// "Thailand is expected to propose ...", "Washington was likely to veto ...".
+/// The guidelines give such sentences no statement (docs/guidelines.md §4).
+pub fn only_expected(text: &str, actor: Span) -> bool {
+    let words: Vec<String> = text[actor.end..]
+        .split_whitespace()
+        .take(4)
+        .map(|w| w.to_lowercase())
+        .collect();
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let rest = match w.split_first() {
+        Some((be, rest)) if matches!(*be, "is" | "are" | "was" | "were") => rest,
+        _ => return false,
+    };
+    let rest = match rest.first() {
+        Some(&("widely" | "also" | "still" | "now")) => &rest[1..],
+        _ => rest,
+    };
+    matches!(rest, [adj, "to", ..] if matches!(*adj, "expected" | "likely" | "due" | "set" | "unlikely"))
+}
+
 #[cfg(test)]
 mod title_tests {
     use super::*;
@@ -260,6 +281,19 @@ mod title_tests {
         let moved = to_title_holders(&doc, &e, vec![st(0)]);
         assert_eq!((moved.len(), moved[0].actor), (1, 1));
         assert_eq!(to_title_holders(&doc, &e, vec![st(0), st(1)]).len(), 1);
+    }
+
+    #[test]
+    fn expected_acts_are_told_apart() {
+        let t = "Thailand is expected to propose a delay. Chile was widely expected to object. Peru is to propose talks. Oslo proposed talks.";
+        let at = |w: &str| {
+            let i = t.find(w).unwrap();
+            Span::new(i, i + w.len())
+        };
+        assert!(only_expected(t, at("Thailand")));
+        assert!(only_expected(t, at("Chile")));
+        assert!(!only_expected(t, at("Peru")));
+        assert!(!only_expected(t, at("Oslo")));
     }
 
     #[test]

@@ -473,6 +473,9 @@ impl ModelClassifier {
         let a = Analysis::new(doc, entities, actors, states, &self.rules)?;
         let mut out = Vec::new();
         for (m, s, p) in self.actor_probabilities(&a)? {
+            if super::only_expected(&doc.text, entities[m].span) {
+                continue;
+            }
             for (k, label) in StanceLabel::ALL.iter().enumerate() {
                 if p[k] < thresholds[k] {
                     continue;
