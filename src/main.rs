@@ -738,6 +738,43 @@ fn models_cmd() -> Result<ExitCode> {
             labels
         )?;
     }
+    // Stance models: directories with a stance.json (the first one found is the default).
+    let mut default_shown = false;
+    let mut seen = std::collections::HashSet::new();
+    for dir in stance::model::source::models_dirs() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut dirs: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("stance.json").is_file())
+            .filter(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())))
+            .collect();
+        dirs.sort();
+        for path in dirs {
+            let about = std::fs::read_to_string(path.join("stance.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .map(|v| {
+                    let data = v["trained_on"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default();
+                    format!("stance heads; trained on: {data}")
+                })
+                .unwrap_or_else(|| "(unusable: stance.json does not parse)".into());
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let default = !default_shown && name == "stance";
+            default_shown |= default;
+            let mark = if default { "*" } else { " " };
+            writeln!(out, "{mark} {name:<28} {}\n    {about}", path.display())?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -472,3 +472,36 @@ fn the_real_base_encoder_with_a_random_head_gives_offsets_that_slice_back() {
         "a random head over the real encoder still tags something"
     );
 }
+
+#[test]
+fn models_lists_stance_heads_and_marks_the_default() {
+    let root = tempfile::tempdir().unwrap();
+    for name in ["stance", "stance-experiment"] {
+        let d = root.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("stance.json"),
+            format!(r#"{{"trained_on": ["data/{name}.jsonl"]}}"#),
+        )
+        .unwrap();
+    }
+    let out = stance()
+        .env("STANCE_MODELS", root.path())
+        .args(["models"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line_of = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start_matches('*').split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{text}"))
+            .to_string()
+    };
+    assert!(line_of("stance").starts_with('*'), "{text}");
+    assert!(!line_of("stance-experiment").starts_with('*'), "{text}");
+    assert!(
+        text.contains("trained on: data/stance-experiment.jsonl"),
+        "{text}"
+    );
+}
