@@ -253,20 +253,20 @@ mod tests {
 
     #[test]
     fn documents_sentences_and_errors_with_line_numbers() {
-        let text = "-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\nrejects VBZ I-VP O\n\nPeter NNP I-NP I-PER\n\n-DOCSTART- -X- O O\n\nHi X X O\n";
+        let text = "-DOCSTART- -X- O O\n\nUN NNP I-NP I-ORG\naccepts VBZ I-VP O\n\nMaria NNP I-NP I-PER\n\n-DOCSTART- -X- O O\n\nHi X X O\n";
         let docs = parse(text, Path::new("x.txt")).unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].sentences.len(), 2);
         assert_eq!(docs[0].sentences[1].line, 6);
         let dt = docs[0].text();
-        assert_eq!(dt.text, "EU rejects\nPeter");
+        assert_eq!(dt.text, "UN accepts\nMaria");
         assert_eq!(dt.words[1][0], Span::new(11, 16));
-        let err = parse("EU NNP I-NP I-ORG\nrejects\n", Path::new("bad.txt")).unwrap_err();
+        let err = parse("UN NNP I-NP I-ORG\naccepts\n", Path::new("bad.txt")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "bad.txt:2: expected a word and a tag separated by a space, found \"rejects\""
+            "bad.txt:2: expected a word and a tag separated by a space, found \"accepts\""
         );
-        let err = parse("EU NNP I-NP X-ORG\n", Path::new("bad.txt")).unwrap_err();
+        let err = parse("UN NNP I-NP X-ORG\n", Path::new("bad.txt")).unwrap_err();
         assert!(err
             .to_string()
             .starts_with("bad.txt:1: \"X-ORG\" is not an entity tag"));

@@ -1,4 +1,5 @@
-//! `stance train ner` on a tiny checkpoint and a CoNLL fixture the team wrote:
+//! `stance train ner` on a tiny checkpoint and a CoNLL fixture the team wrote
+//! (kept in this file, written out when the tests run):
 //! the loss falls, the saved model reloads with the same predictions, a seed
 //! fixes the run, and a stopped run resumes to the same weights.
 
@@ -13,8 +14,41 @@ use stance::model::tagger::{InferenceOptions, ModelTagger};
 use stance::model::train::{train_ner, TrainOptions};
 use stance::span::Span;
 
+/// The team's tiny CoNLL training set: documents of sentences, each word with
+/// its IOB1 tag (`word/TAG`, untagged words are `O`).
+const TINY_NER: &[&[&str]] = &[
+    &[
+        "Kerry/I-PER warned Russia/I-LOC on Monday .",
+        "France/I-LOC accused Berlin/I-LOC of fraud .",
+        "The minister said talks with Paris/I-LOC would resume .",
+    ],
+    &[
+        "Kerry/I-PER said a plan to end the war in Russia/I-LOC .",
+        "Berlin/I-LOC and Paris/I-LOC accused Kerry/I-PER .",
+        "The minister warned France/I-LOC on Monday .",
+    ],
+];
+
+/// Writes [`TINY_NER`] once per test process as a CoNLL-2003 style file.
 fn fixture() -> PathBuf {
-    repo("tests/fixtures/tiny_ner.txt")
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let mut text = String::new();
+        for doc in TINY_NER {
+            text.push_str("-DOCSTART- -X- O O\n\n");
+            for sentence in *doc {
+                for token in sentence.split(' ') {
+                    let (word, tag) = token.split_once('/').unwrap_or((token, "O"));
+                    text.push_str(&format!("{word} X O {tag}\n"));
+                }
+                text.push('\n');
+            }
+        }
+        let path = std::env::temp_dir().join(format!("stance_tiny_ner_{}.txt", std::process::id()));
+        std::fs::write(&path, text).expect("write the CoNLL fixture");
+        path
+    })
+    .clone()
 }
 
 fn options(base: &Path, out: &Path) -> TrainOptions {
