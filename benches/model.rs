@@ -1,5 +1,6 @@
-//! Throughput of the model pipeline (entity model + stance heads, one encoder
-//! pass) on the team's sample articles, for each way of using two cores.
+//! Throughput of the model pipeline (entity model, then the stance model's actor
+//! classifier over each candidate) on the team's sample articles, for each way of
+//! using two cores.
 //!
 //! Run: `cargo bench --bench model` (needs the shipped model under models/;
 //! prints a notice and measures nothing without it). The summary lines give
@@ -7,29 +8,14 @@
 
 use std::time::Instant;
 
+mod common;
+
+use common::samples;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use stance::model::tagger::InferenceOptions;
 use stance::model::threads::{self, Parallelism};
 use stance::pipeline::ModelChoice;
 use stance::{BackendChoice, Pipeline};
-
-fn samples() -> Vec<(String, String)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/samples");
-    let mut docs: Vec<(String, String)> = std::fs::read_dir(dir)
-        .expect("data/samples exists")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .map(|p| {
-            (
-                p.display().to_string(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect();
-    docs.sort();
-    docs
-}
 
 fn pipeline(threads: usize, parallelism: Parallelism) -> Option<Pipeline> {
     let choice = ModelChoice {

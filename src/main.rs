@@ -655,10 +655,8 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
 }
 
 fn train_ner_cmd(args: TrainNerArgs) -> Result<ExitCode> {
-    let threads = args
-        .threads
-        .unwrap_or_else(stance::model::threads::available);
-    stance::model::threads::configure(threads, stance::model::threads::Parallelism::Workers);
+    let threads = args.threads.unwrap_or_else(threads::available);
+    threads::configure(threads, Parallelism::Workers);
     let opts = stance::model::train::TrainOptions {
         base: args.base,
         train: args.train,

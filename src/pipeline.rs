@@ -110,10 +110,7 @@ impl Pipeline {
         };
         match load_stance(model, &tagger) {
             Ok(learned) if choice == BackendChoice::Auto => {
-                let hybrid = Hybrid {
-                    model: learned,
-                    rules: RuleClassifier::default(),
-                };
+                let hybrid = Hybrid { model: learned };
                 Ok((Pipeline::with(Box::new(tagger), Box::new(hybrid)), None))
             }
             Ok(learned) => Ok((Pipeline::with(Box::new(tagger), Box::new(learned)), None)),

@@ -166,29 +166,27 @@ fn a_seed_fixes_the_run_and_a_stopped_run_resumes_to_the_same_weights() {
     assert_ne!(weights(&a), weights(&d));
 }
 
+/// `stance train ner` on the fixture with the tiny model's settings.
+fn train_cli(base: &Path, out: &Path) -> assert_cmd::Command {
+    let mut cmd = stance();
+    cmd.args(["train", "ner", "--base"])
+        .arg(base)
+        .arg("--train")
+        .arg(fixture())
+        .arg("--out")
+        .arg(out)
+        .args(["--epochs", "2", "--batch-size", "2", "--context", "16"])
+        .args(["--lr", "3e-3"]);
+    cmd
+}
+
 #[test]
 fn the_cli_trains_evaluates_and_resumes() {
     let (tmp, base) = base();
     let out = tmp.path().join("cli");
-    stance()
-        .args(["train", "ner", "--base"])
-        .arg(&base)
-        .arg("--train")
-        .arg(fixture())
+    train_cli(&base, &out)
         .arg("--dev")
         .arg(fixture())
-        .arg("--out")
-        .arg(&out)
-        .args([
-            "--epochs",
-            "2",
-            "--batch-size",
-            "2",
-            "--context",
-            "16",
-            "--lr",
-            "3e-3",
-        ])
         .assert()
         .success()
         .stderr(predicates::str::contains("epoch 2: train loss"));
@@ -218,25 +216,7 @@ fn the_cli_trains_evaluates_and_resumes() {
     assert_eq!(gold, 11);
     assert!(r["tokens_per_second"].as_f64().unwrap() > 0.0);
     // Resuming a finished run is a no-op that still succeeds.
-    stance()
-        .args(["train", "ner", "--resume", "--base"])
-        .arg(&base)
-        .arg("--train")
-        .arg(fixture())
-        .arg("--out")
-        .arg(&out)
-        .args([
-            "--epochs",
-            "2",
-            "--batch-size",
-            "2",
-            "--context",
-            "16",
-            "--lr",
-            "3e-3",
-        ])
-        .assert()
-        .success();
+    train_cli(&base, &out).arg("--resume").assert().success();
 }
 
 #[test]

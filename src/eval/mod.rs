@@ -3,6 +3,34 @@
 pub mod ner;
 pub mod stance;
 
+use serde::Serialize;
+
+/// Precision, recall, F1 (rounded as the reference scorer rounds) and the counts behind them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Scores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub tp: usize,
+    pub fp: usize,
+    #[serde(rename = "fn")]
+    pub fn_: usize,
+}
+
+impl Scores {
+    pub fn from_counts(tp: usize, fp: usize, fn_: usize) -> Scores {
+        let (p, r, f) = prf(tp, fp, fn_);
+        Scores {
+            precision: round4(p),
+            recall: round4(r),
+            f1: round4(f),
+            tp,
+            fp,
+            fn_,
+        }
+    }
+}
+
 /// Precision, recall and F1 from counts (0 when undefined, as the reference scorer does).
 pub fn prf(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
     let p = if tp + fp > 0 {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{prf, round4};
+use super::{round4, Scores};
 use crate::conll::{self, ends_chunk, starts_chunk, DocumentText};
 use crate::error::Result;
 use crate::ner::{Entity, EntityTagger};
@@ -105,32 +105,6 @@ impl NerCounts {
     }
 }
 
-/// Precision, recall, F1 and the counts behind them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Scores {
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub tp: usize,
-    pub fp: usize,
-    #[serde(rename = "fn")]
-    pub fn_: usize,
-}
-
-impl Scores {
-    fn of(c: TypeCounts) -> Scores {
-        let (p, r, f) = prf(c.tp, c.fp, c.fn_);
-        Scores {
-            precision: round4(p),
-            recall: round4(r),
-            f1: round4(f),
-            tp: c.tp,
-            fp: c.fp,
-            fn_: c.fn_,
-        }
-    }
-}
-
 /// The report of `stance eval ner`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NerReport {
@@ -159,11 +133,11 @@ impl NerReport {
             fn_: a.fn_ + c.fn_,
         });
         NerReport {
-            micro: Scores::of(total),
+            micro: Scores::from_counts(total.tp, total.fp, total.fn_),
             per_type: per
                 .into_iter()
                 .filter(|(k, _)| !k.is_empty())
-                .map(|(k, c)| (k, Scores::of(c)))
+                .map(|(k, c)| (k, Scores::from_counts(c.tp, c.fp, c.fn_)))
                 .collect(),
             token_accuracy: if counts.tokens > 0 {
                 round4(counts.correct_tags as f64 / counts.tokens as f64)

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{prf, round4};
+use super::{round4, Scores};
 use crate::document::Document;
 use crate::error::{Result, StanceError};
 use crate::output::char_slice;
@@ -111,30 +111,8 @@ impl Predicted {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct LabelScore {
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub tp: usize,
-    pub fp: usize,
-    #[serde(rename = "fn")]
-    pub fn_: usize,
-}
-
-impl LabelScore {
-    fn from_counts(tp: usize, fp: usize, fn_: usize) -> LabelScore {
-        let (p, r, f) = prf(tp, fp, fn_);
-        LabelScore {
-            precision: round4(p),
-            recall: round4(r),
-            f1: round4(f),
-            tp,
-            fp,
-            fn_,
-        }
-    }
-}
+/// Scores of one label (the shared [`Scores`]).
+pub type LabelScore = Scores;
 
 /// One scoring error, for `--errors`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,15 +137,34 @@ pub struct StanceReport {
     pub errors: Vec<ScoringError>,
 }
 
-/// The sentence (as `stance` segments the text) around a character span, for error listings.
-fn sentence_around(text: &str, span: &GoldSpan) -> String {
-    let map = crate::span::CharMap::new(text);
-    let at = map.byte_offset(span.start);
-    crate::segment::segment(text)
-        .into_iter()
-        .find(|s| s.span.start <= at && at < s.span.end.max(s.span.start + 1))
-        .map(|s| s.span.text(text).to_string())
-        .unwrap_or_else(|| char_slice(text, span.start, span.end))
+/// A gold document's sentences as `stance` segments them, to quote in error listings.
+struct Sentences<'a> {
+    text: &'a str,
+    map: crate::span::CharMap,
+    spans: Vec<crate::span::Span>,
+}
+
+impl<'a> Sentences<'a> {
+    fn of(text: &'a str) -> Self {
+        Sentences {
+            text,
+            map: crate::span::CharMap::new(text),
+            spans: crate::segment::segment(text)
+                .into_iter()
+                .map(|s| s.span)
+                .collect(),
+        }
+    }
+
+    /// The sentence around a character span.
+    fn around(&self, span: &GoldSpan) -> String {
+        let at = self.map.byte_offset(span.start);
+        self.spans
+            .iter()
+            .find(|s| s.start <= at && at < s.end.max(s.start + 1))
+            .map(|s| s.text(self.text).to_string())
+            .unwrap_or_else(|| char_slice(self.text, span.start, span.end))
+    }
 }
 
 fn span_text(text: &str, s: &GoldSpan) -> String {
@@ -182,9 +179,10 @@ pub fn score(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
     let (mut tp_all, mut fp_all, mut fn_all) = (0, 0, 0);
     let (mut tgt_ok, mut tgt_n) = (0, 0);
     let mut errors = Vec::new();
+    let sentences: Vec<Sentences> = gold.iter().map(|d| Sentences::of(&d.text)).collect();
     for label in StanceLabel::ALL {
         let (mut tp, mut fp, mut fn_) = (0, 0, 0);
-        for (doc, pred) in gold.iter().zip(preds) {
+        for ((doc, pred), sentences) in gold.iter().zip(preds).zip(&sentences) {
             let g: Vec<&GoldStance> = doc
                 .stances
                 .iter()
@@ -218,13 +216,12 @@ pub fn score(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
                             label,
                             actor: span_text(&doc.text, &p.actor),
                             target: p.target.as_ref().map(|t| span_text(&doc.text, t)),
-                            sentence: sentence_around(&doc.text, &p.actor),
+                            sentence: sentences.around(&p.actor),
                         });
                     }
                 }
             }
-            for (i, gs) in g.iter().enumerate().filter(|(i, _)| !used[*i]) {
-                let _ = i;
+            for (gs, _) in g.iter().zip(&used).filter(|(_, used)| !**used) {
                 fn_ += 1;
                 errors.push(ScoringError {
                     id: doc.id.clone(),
@@ -232,7 +229,7 @@ pub fn score(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
                     label,
                     actor: span_text(&doc.text, &gs.actor),
                     target: gs.target.as_ref().map(|t| span_text(&doc.text, t)),
-                    sentence: sentence_around(&doc.text, &gs.actor),
+                    sentence: sentences.around(&gs.actor),
                 });
             }
         }

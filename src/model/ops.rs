@@ -24,6 +24,33 @@ fn last_dim(l: &Layout) -> usize {
     *l.dims().last().unwrap_or(&1)
 }
 
+/// A new buffer from `f` applied in parallel to each row of `n` values of `x`.
+fn map_rows(x: &[f32], n: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
+    let mut dst = vec![0f32; x.len()];
+    x.par_chunks(n)
+        .zip(dst.par_chunks_mut(n))
+        .for_each(|(x, y)| f(x, y));
+    dst
+}
+
+/// As [`map_rows`], over matching rows of two inputs of one length.
+fn map_rows2(
+    x: &[f32],
+    g: &[f32],
+    n: usize,
+    f: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut dst = vec![0f32; x.len()];
+    x.par_chunks(n)
+        .zip(g.par_chunks(n))
+        .zip(dst.par_chunks_mut(n))
+        .for_each(|((x, g), y)| f(x, g, y));
+    dst
+}
+
+/// Rows for element-wise ops: large enough to amortise the thread hand-off.
+const ELEMENTWISE_ROW: usize = 4096;
+
 /// Softmax over the last dimension, with a backward pass.
 struct Softmax;
 
@@ -34,20 +61,16 @@ impl CustomOp1 for Softmax {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let src = contiguous(s, l, "softmax")?;
-        let n = last_dim(l);
-        let mut dst = vec![0f32; src.len()];
-        src.par_chunks(n)
-            .zip(dst.par_chunks_mut(n))
-            .for_each(|(x, y)| {
-                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                for (a, b) in x.iter().zip(y.iter_mut()) {
-                    *b = (a - max).exp();
-                    sum += *b;
-                }
-                let inv = 1.0 / sum;
-                y.iter_mut().for_each(|v| *v *= inv);
-            });
+        let dst = map_rows(src, last_dim(l), |x, y| {
+            let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for (a, b) in x.iter().zip(y.iter_mut()) {
+                *b = (a - max).exp();
+                sum += *b;
+            }
+            let inv = 1.0 / sum;
+            y.iter_mut().for_each(|v| *v *= inv);
+        });
         Ok((CpuStorage::F32(dst), l.shape().clone()))
     }
 
@@ -95,16 +118,12 @@ impl CustomOp3 for LayerNormOp {
             contiguous(s2, l2, "layer norm")?,
             contiguous(s3, l3, "layer norm")?,
         );
-        let n = last_dim(l1);
-        let mut dst = vec![0f32; x.len()];
-        x.par_chunks(n)
-            .zip(dst.par_chunks_mut(n))
-            .for_each(|(x, y)| {
-                let (mean, rstd) = moments(x, self.eps);
-                for i in 0..n {
-                    y[i] = (x[i] - mean) * rstd * w[i] + b[i];
-                }
-            });
+        let dst = map_rows(x, last_dim(l1), |x, y| {
+            let (mean, rstd) = moments(x, self.eps);
+            for i in 0..x.len() {
+                y[i] = (x[i] - mean) * rstd * w[i] + b[i];
+            }
+        });
         Ok((CpuStorage::F32(dst), l1.shape().clone()))
     }
 
@@ -140,16 +159,12 @@ impl CustomOp1 for Normalize {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous(s, l, "normalize")?;
-        let n = last_dim(l);
-        let mut dst = vec![0f32; x.len()];
-        x.par_chunks(n)
-            .zip(dst.par_chunks_mut(n))
-            .for_each(|(x, y)| {
-                let (mean, rstd) = moments(x, self.eps);
-                for i in 0..n {
-                    y[i] = (x[i] - mean) * rstd;
-                }
-            });
+        let dst = map_rows(x, last_dim(l), |x, y| {
+            let (mean, rstd) = moments(x, self.eps);
+            for (a, b) in x.iter().zip(y.iter_mut()) {
+                *b = (a - mean) * rstd;
+            }
+        });
         Ok((CpuStorage::F32(dst), l.shape().clone()))
     }
 }
@@ -180,26 +195,22 @@ impl CustomOp3 for LayerNormGradX {
             contiguous(s3, l3, "layer norm grad")?,
         );
         let n = last_dim(l1);
-        let mut dst = vec![0f32; x.len()];
-        x.par_chunks(n)
-            .zip(gy.par_chunks(n))
-            .zip(dst.par_chunks_mut(n))
-            .for_each(|((x, gy), dx)| {
-                let (mean, rstd) = moments(x, self.eps);
-                let (mut mg, mut mgx) = (0f32, 0f32);
-                for i in 0..n {
-                    let g = gy[i] * w[i];
-                    let xhat = (x[i] - mean) * rstd;
-                    mg += g;
-                    mgx += g * xhat;
-                }
-                mg /= n as f32;
-                mgx /= n as f32;
-                for i in 0..n {
-                    let xhat = (x[i] - mean) * rstd;
-                    dx[i] = rstd * (gy[i] * w[i] - mg - xhat * mgx);
-                }
-            });
+        let dst = map_rows2(x, gy, n, |x, gy, dx| {
+            let (mean, rstd) = moments(x, self.eps);
+            let (mut mg, mut mgx) = (0f32, 0f32);
+            for i in 0..n {
+                let g = gy[i] * w[i];
+                let xhat = (x[i] - mean) * rstd;
+                mg += g;
+                mgx += g * xhat;
+            }
+            mg /= n as f32;
+            mgx /= n as f32;
+            for i in 0..n {
+                let xhat = (x[i] - mean) * rstd;
+                dx[i] = rstd * (gy[i] * w[i] - mg - xhat * mgx);
+            }
+        });
         Ok((CpuStorage::F32(dst), l1.shape().clone()))
     }
 }
@@ -230,15 +241,11 @@ impl candle_core::CustomOp2 for BiasAdd {
             contiguous(s1, l1, "bias add")?,
             contiguous(s2, l2, "bias add")?,
         );
-        let n = b.len();
-        let mut dst = vec![0f32; x.len()];
-        x.par_chunks(n)
-            .zip(dst.par_chunks_mut(n))
-            .for_each(|(x, y)| {
-                for i in 0..n {
-                    y[i] = x[i] + b[i];
-                }
-            });
+        let dst = map_rows(x, b.len(), |x, y| {
+            for i in 0..x.len() {
+                y[i] = x[i] + b[i];
+            }
+        });
         Ok((CpuStorage::F32(dst), l1.shape().clone()))
     }
 
@@ -296,14 +303,11 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous(s, l, "gelu")?;
-        let mut dst = vec![0f32; x.len()];
-        x.par_chunks(4096)
-            .zip(dst.par_chunks_mut(4096))
-            .for_each(|(x, y)| {
-                for (a, b) in x.iter().zip(y.iter_mut()) {
-                    *b = 0.5 * a * (1.0 + libm::erff(a / SQRT_2));
-                }
-            });
+        let dst = map_rows(x, ELEMENTWISE_ROW, |x, y| {
+            for (a, b) in x.iter().zip(y.iter_mut()) {
+                *b = 0.5 * a * (1.0 + libm::erff(a / SQRT_2));
+            }
+        });
         Ok((CpuStorage::F32(dst), l.shape().clone()))
     }
 
@@ -334,18 +338,14 @@ impl candle_core::CustomOp2 for GeluGrad {
             contiguous(s1, l1, "gelu grad")?,
             contiguous(s2, l2, "gelu grad")?,
         );
-        let mut dst = vec![0f32; x.len()];
-        x.par_chunks(4096)
-            .zip(gy.par_chunks(4096))
-            .zip(dst.par_chunks_mut(4096))
-            .for_each(|((x, g), d)| {
-                for i in 0..x.len() {
-                    let a = x[i];
-                    let cdf = 0.5 * (1.0 + libm::erff(a / SQRT_2));
-                    let pdf = INV_SQRT_2PI * (-0.5 * a * a).exp();
-                    d[i] = g[i] * (cdf + a * pdf);
-                }
-            });
+        let dst = map_rows2(x, gy, ELEMENTWISE_ROW, |x, g, d| {
+            for i in 0..x.len() {
+                let a = x[i];
+                let cdf = 0.5 * (1.0 + libm::erff(a / SQRT_2));
+                let pdf = INV_SQRT_2PI * (-0.5 * a * a).exp();
+                d[i] = g[i] * (cdf + a * pdf);
+            }
+        });
         Ok((CpuStorage::F32(dst), l1.shape().clone()))
     }
 }

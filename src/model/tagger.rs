@@ -54,9 +54,12 @@ pub struct TokenStates {
 }
 
 /// Per-sequence rows of one batch.
+/// One vector per token of a sequence.
+type Rows = Vec<Vec<f32>>;
+
 struct BatchRows {
-    probs: Vec<Vec<Vec<f32>>>,
-    states: Vec<Vec<Vec<f32>>>,
+    probs: Vec<Rows>,
+    states: Vec<Rows>,
 }
 
 /// One model input: a window of a unit's tokens.
@@ -168,34 +171,22 @@ impl ModelTagger {
             }));
             plans.push(plan);
         }
-        // Length-sorted batches waste little on padding.
-        let mut order: Vec<usize> = (0..seqs.len()).collect();
-        order.sort_by_key(|&i| seqs[i].range.len());
         let workers = match self.options.parallelism {
             Parallelism::Workers => self.options.threads.max(1),
             Parallelism::Intra => 1,
         };
-        // Enough batches for every worker: a short text's few windows still
-        // spread over the cores.
-        let per_batch = self
-            .options
-            .batch_size
-            .max(1)
-            .min(seqs.len().div_ceil(workers).max(1));
-        let batches: Vec<Vec<usize>> = order.chunks(per_batch).map(|c| c.to_vec()).collect();
-        let results = threads::map_workers(workers, &batches, |b| {
-            self.run_batch(b, &seqs, &encoded, states)
+        let lengths: Vec<usize> = seqs.iter().map(|s| s.range.len()).collect();
+        let per_seq = threads::map_batches(&lengths, self.options.batch_size, workers, |b| {
+            let out = self.run_batch(b, &seqs, &encoded, states)?;
+            let mut states = out.states.into_iter();
+            Ok::<_, ModelError>(
+                out.probs
+                    .into_iter()
+                    .map(|p| (p, states.next().unwrap_or_default()))
+                    .collect(),
+            )
         })?;
-        let mut rows: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
-        let mut state_rows: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
-        for (b, out) in batches.iter().zip(results) {
-            for (&i, r) in b.iter().zip(out.probs) {
-                rows[i] = r;
-            }
-            for (&i, r) in b.iter().zip(out.states) {
-                state_rows[i] = r;
-            }
-        }
+        let (rows, mut state_rows): (Vec<Rows>, Vec<Rows>) = per_seq.into_iter().unzip();
         // Each token from the window where it is most central.
         let mut seq_of_unit: Vec<Vec<usize>> = vec![Vec::new(); units.len()];
         for (i, s) in seqs.iter().enumerate() {
@@ -256,7 +247,7 @@ impl ModelTagger {
             .model
             .forward_outputs(&ids, &mask, shapes, states, &mut Mode::Infer)?;
         let trim = |i: usize, rows: Vec<Vec<f32>>| rows[1..seqs[i].range.len() + 1].to_vec();
-        let rows_of = |t: Option<Tensor>| -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        let rows_of = |t: Option<Tensor>| -> Result<Vec<Rows>, ModelError> {
             Ok(match t {
                 Some(t) => batch
                     .iter()

@@ -81,6 +81,41 @@ where
         .collect())
 }
 
+/// Runs `f` over batches of the items `0..lengths.len()` on `workers` threads and
+/// returns one output per item, in item order. Batches are length-sorted (little
+/// padding) and hold at most `batch` items, fewer when that would leave a worker
+/// idle (a short text's few windows still spread over the cores). `f` gets a
+/// batch's item indices and returns one output per index.
+pub fn map_batches<T, E, F>(
+    lengths: &[usize],
+    batch: usize,
+    workers: usize,
+    f: F,
+) -> Result<Vec<T>, E>
+where
+    T: Send,
+    E: Send,
+    F: Fn(&[usize]) -> Result<Vec<T>, E> + Sync,
+{
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let per = batch
+        .max(1)
+        .min(lengths.len().div_ceil(workers.max(1)).max(1));
+    let batches: Vec<&[usize]> = order.chunks(per).collect();
+    let results = map_workers(workers, &batches, |b| f(b))?;
+    let mut slots: Vec<Option<T>> = (0..lengths.len()).map(|_| None).collect();
+    for (b, outputs) in batches.iter().zip(results) {
+        for (&i, t) in b.iter().zip(outputs) {
+            slots[i] = Some(t);
+        }
+    }
+    Ok(slots
+        .into_iter()
+        .map(|t| t.expect("every item has an output"))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +133,22 @@ mod tests {
             }
         });
         assert_eq!(err.unwrap_err(), "bad 5");
+    }
+
+    #[test]
+    fn batches_return_outputs_in_item_order() {
+        let lengths = [5, 1, 4, 2, 3, 9, 0];
+        let seen = std::sync::Mutex::new(Vec::new());
+        let out = map_batches(&lengths, 2, 2, |b| {
+            seen.lock().unwrap().push(b.to_vec());
+            Ok::<_, String>(b.iter().map(|&i| lengths[i] * 10).collect())
+        })
+        .unwrap();
+        assert_eq!(out, lengths.iter().map(|l| l * 10).collect::<Vec<_>>());
+        // Length-sorted batches of at most two.
+        let mut batches = seen.into_inner().unwrap();
+        batches.sort();
+        assert!(batches.iter().all(|b| b.len() <= 2));
+        assert!(batches.contains(&vec![6, 1]));
     }
 }

@@ -638,39 +638,12 @@ pub fn train_ner(
                         .count()
                 })
                 .sum();
-            let model = &trainable.model;
-            let encoder = &trainable.encoder;
-            let docs_ref = &docs;
-            let vars_ref = &vars;
-            let results = threads::map_workers(
-                shards.len(),
-                &shards,
-                |shard| -> candle_core::Result<(f64, Vec<Option<Tensor>>)> {
-                    let seed = step_seed ^ (shard[0].doc as u64) << 20 ^ shard[0].start as u64;
-                    let (loss, _) = shard_loss(model, encoder, docs_ref, shard, seed)?;
-                    let scaled = (loss / labelled.max(1) as f64)?;
-                    let grads = scaled.backward()?;
-                    let value = scaled.to_scalar::<f32>()? as f64;
-                    Ok((
-                        value,
-                        vars_ref
-                            .iter()
-                            .map(|(_, v)| grads.get(v).cloned())
-                            .collect(),
-                    ))
-                },
-            )?;
-            let mut loss = 0.0;
-            let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
-            for (l, g) in results {
-                loss += l;
-                for (acc, gi) in grads.iter_mut().zip(g) {
-                    *acc = match (acc.take(), gi) {
-                        (Some(a), Some(b)) => Some((a + b)?),
-                        (a, b) => a.or(b),
-                    };
-                }
-            }
+            let (model, encoder) = (&trainable.model, &trainable.encoder);
+            let (loss, grads) = sharded_gradients(&shards, &vars, |shard| {
+                let seed = step_seed ^ (shard[0].doc as u64) << 20 ^ shard[0].start as u64;
+                let (loss, _) = shard_loss(model, encoder, &docs, shard, seed)?;
+                loss / labelled.max(1) as f64
+            })?;
             let factor = schedule(state.step, warmup, total_steps);
             optimizer.step(&grads, factor, opts.threads)?;
             state.step += 1;
@@ -783,6 +756,36 @@ pub struct TrainOutcome {
     /// False when `--max-minutes` stopped the run (resume it).
     pub finished: bool,
     pub model: Trainable,
+}
+
+/// One data-parallel step: each shard's loss is computed and differentiated in
+/// its own worker, and the gradients of `vars` are summed over the shards.
+/// Returns the summed loss and the gradients in the order of `vars`.
+pub fn sharded_gradients<S: Sync>(
+    shards: &[S],
+    vars: &[(String, Var)],
+    loss_of: impl Fn(&S) -> candle_core::Result<Tensor> + Sync,
+) -> candle_core::Result<(f64, Vec<Option<Tensor>>)> {
+    let results = threads::map_workers(shards.len(), shards, |shard| {
+        let loss = loss_of(shard)?;
+        let grads = loss.backward()?;
+        let value = loss.to_scalar::<f32>()? as f64;
+        let per_var: Vec<Option<Tensor>> =
+            vars.iter().map(|(_, v)| grads.get(v).cloned()).collect();
+        Ok::<_, candle_core::Error>((value, per_var))
+    })?;
+    let mut loss = 0.0;
+    let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
+    for (l, g) in results {
+        loss += l;
+        for (acc, gi) in grads.iter_mut().zip(g) {
+            *acc = match (acc.take(), gi) {
+                (Some(a), Some(b)) => Some((a + b)?),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    Ok((loss, grads))
 }
 
 pub(crate) fn progress_bar(

@@ -4,10 +4,10 @@
 //! `[CLS]` and opening-marker states scores threat, accusation and proposal.
 //!
 //! Marking the mention tells the encoder whose act to judge, which a shared
-//! per-token pass cannot: measured on the team's held-out documents, role
-//! tagging inside the entity encoder reached a token F1 of 0.20 where this
-//! reaches (see `models/MODEL_CARD.md`). The price is one encoder pass per
-//! candidate over its sentence, about as many tokens again as the entity pass.
+//! per-token pass cannot: role tagging inside the entity encoder reached a token
+//! F1 of 0.20, and statement F1 0.58 on dev where this classifier reaches 0.66
+//! (see `models/MODEL_CARD.md`). The price is one encoder pass per candidate over
+//! its sentence: about three times the time of the entity pass (docs/results.md).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ use crate::model::inputs::{TextEncoder, Tokens, SHAPE_OTHER};
 use crate::model::ops::SplitMix64;
 use crate::model::optim::{schedule, AdamW, AdamWConfig};
 use crate::model::threads;
-use crate::model::train::{Base, Trainable};
+use crate::model::train::{sharded_gradients, Base, Trainable};
 use crate::model::ModelError;
 use crate::span::Span;
 
@@ -184,34 +184,20 @@ impl MarkerModel {
         batch: usize,
         workers: usize,
     ) -> Result<Vec<[f32; 3]>> {
-        let mut order: Vec<usize> = (0..cands.len()).collect();
-        order.sort_by_key(|&i| cands[i].tokens.len());
-        let per = batch
-            .max(1)
-            .min(cands.len().div_ceil(workers.max(1)).max(1));
-        let batches: Vec<Vec<usize>> = order.chunks(per).map(|c| c.to_vec()).collect();
-        let results = threads::map_workers(
-            workers,
-            &batches,
-            |b| -> candle_core::Result<Vec<Vec<f32>>> {
-                let cs: Vec<Candidate> = b
-                    .iter()
-                    .map(|&i| Candidate {
-                        tokens: cands[i].tokens,
-                        mention: cands[i].mention.clone(),
-                    })
-                    .collect();
-                candle_nn::ops::sigmoid(&self.logits(&cs, &mut Mode::Infer)?)?.to_vec2::<f32>()
-            },
-        )
-        .map_err(err)?;
-        let mut out = vec![[0f32; 3]; cands.len()];
-        for (b, probs) in batches.iter().zip(results) {
-            for (&i, p) in b.iter().zip(probs) {
-                out[i] = [p[0], p[1], p[2]];
-            }
-        }
-        Ok(out)
+        let lengths: Vec<usize> = cands.iter().map(|c| c.tokens.len()).collect();
+        threads::map_batches(&lengths, batch, workers, |b| {
+            let cs: Vec<Candidate> = b
+                .iter()
+                .map(|&i| Candidate {
+                    tokens: cands[i].tokens,
+                    mention: cands[i].mention.clone(),
+                })
+                .collect();
+            let probs =
+                candle_nn::ops::sigmoid(&self.logits(&cs, &mut Mode::Infer)?)?.to_vec2::<f32>()?;
+            Ok(probs.into_iter().map(|p| [p[0], p[1], p[2]]).collect())
+        })
+        .map_err(err)
     }
 }
 
@@ -250,33 +236,43 @@ fn softplus(z: &Tensor) -> candle_core::Result<Tensor> {
     z.relu()? + (z.abs()?.neg()?.exp()? + 1.0)?.log()?
 }
 
-/// Best threshold per label and the micro F1 they give, over candidates whose label is not masked.
-pub fn tune_thresholds(
+/// F1 from counts, `2tp / (2tp + fp + fn)` (0 without a true positive).
+fn f1_of(tp: usize, fp: usize, fn_: usize) -> f64 {
+    if tp == 0 {
+        0.0
+    } else {
+        2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
+    }
+}
+
+/// Per label, the threshold among `tenths` (in tenths) that maximises the F1 of
+/// "`fired(candidate, label)`, or the probability reaches the threshold", over
+/// candidates whose label is not masked; with the micro F1 and the counts
+/// (tp, fp, fn) at those thresholds.
+pub fn best_thresholds(
     probs: &[[f32; 3]],
     ex: &[&Example],
+    fired: &dyn Fn(usize, usize) -> bool,
+    tenths: std::ops::RangeInclusive<u32>,
 ) -> ([f32; 3], f64, [(usize, usize, usize); 3]) {
     let mut thresholds = [0.5f32; 3];
     let mut counts = [(0, 0, 0); 3];
     for k in 0..3 {
         let mut best = (f64::MIN, 0.5f32, (0, 0, 0));
-        for t in (1..=9).map(|i| i as f32 / 10.0) {
+        for t in tenths.clone().map(|i| i as f32 / 10.0) {
             let (mut tp, mut fp, mut fn_) = (0, 0, 0);
-            for (p, e) in probs.iter().zip(ex) {
+            for (i, (p, e)) in probs.iter().zip(ex).enumerate() {
                 if e.mask[k] == 0.0 {
                     continue;
                 }
-                match (p[k] >= t, e.y[k] > 0.5) {
+                match (fired(i, k) || p[k] >= t, e.y[k] > 0.5) {
                     (true, true) => tp += 1,
                     (true, false) => fp += 1,
                     (false, true) => fn_ += 1,
                     _ => {}
                 }
             }
-            let f = if tp == 0 {
-                0.0
-            } else {
-                2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
-            };
+            let f = f1_of(tp, fp, fn_);
             if f > best.0 {
                 best = (f, t, (tp, fp, fn_));
             }
@@ -287,12 +283,15 @@ pub fn tune_thresholds(
     let (tp, fp, fn_) = counts
         .iter()
         .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2));
-    let micro = if tp == 0 {
-        0.0
-    } else {
-        2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
-    };
-    (thresholds, micro, counts)
+    (thresholds, f1_of(tp, fp, fn_), counts)
+}
+
+/// Best threshold per label (0.1 to 0.9) for the classifier alone.
+pub fn tune_thresholds(
+    probs: &[[f32; 3]],
+    ex: &[&Example],
+) -> ([f32; 3], f64, [(usize, usize, usize); 3]) {
+    best_thresholds(probs, ex, &|_, _| false, 1..=9)
 }
 
 /// Fine-tunes the encoder of `opts.start` (an entity model) as an actor classifier.
@@ -403,54 +402,33 @@ pub fn train_markers(
                 .sum::<f32>()
                 .max(1.0);
             let seed = opts.seed.wrapping_mul(0x9E37) ^ step as u64;
-            let (m, vars_ref) = (&model, &vars);
-            let results = threads::map_workers(
-                shards.len(),
-                &shards,
-                |shard| -> candle_core::Result<(f64, Vec<Option<Tensor>>)> {
-                    let cs: Vec<Candidate> = shard.iter().map(|&i| cand(train[i])).collect();
-                    let mut mode = Mode::Train {
-                        seed: seed ^ shard[0] as u64,
-                    };
-                    let z = m.logits(&cs, &mut mode)?;
-                    let n = shard.len();
-                    let y = Tensor::from_vec(
-                        shard.iter().flat_map(|&i| train[i].y).collect::<Vec<f32>>(),
-                        (n, 3),
-                        &Device::Cpu,
-                    )?;
-                    let mk = Tensor::from_vec(
-                        shard
-                            .iter()
-                            .flat_map(|&i| train[i].mask)
-                            .collect::<Vec<f32>>(),
-                        (n, 3),
-                        &Device::Cpu,
-                    )?;
-                    let pos = ((&y * opts.positive_weight)? * softplus(&z.neg()?)?)?;
-                    let neg = ((1.0 - &y)? * softplus(&z)?)?;
-                    let loss = (((pos + neg)? * mk)?.sum_all()? / denom as f64)?;
-                    let grads = loss.backward()?;
-                    Ok((
-                        loss.to_scalar::<f32>()? as f64,
-                        vars_ref
-                            .iter()
-                            .map(|(_, v)| grads.get(v).cloned())
-                            .collect(),
-                    ))
-                },
-            )
+            let m = &model;
+            let (loss, grads) = sharded_gradients(&shards, &vars, |shard| {
+                let cs: Vec<Candidate> = shard.iter().map(|&i| cand(train[i])).collect();
+                let mut mode = Mode::Train {
+                    seed: seed ^ shard[0] as u64,
+                };
+                let z = m.logits(&cs, &mut mode)?;
+                let n = shard.len();
+                let y = Tensor::from_vec(
+                    shard.iter().flat_map(|&i| train[i].y).collect::<Vec<f32>>(),
+                    (n, 3),
+                    &Device::Cpu,
+                )?;
+                let mk = Tensor::from_vec(
+                    shard
+                        .iter()
+                        .flat_map(|&i| train[i].mask)
+                        .collect::<Vec<f32>>(),
+                    (n, 3),
+                    &Device::Cpu,
+                )?;
+                let pos = ((&y * opts.positive_weight)? * softplus(&z.neg()?)?)?;
+                let neg = ((1.0 - &y)? * softplus(&z)?)?;
+                ((pos + neg)? * mk)?.sum_all()? / denom as f64
+            })
             .map_err(err)?;
-            let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
-            for (l, g) in results {
-                loss_sum += l;
-                for (acc, gi) in grads.iter_mut().zip(g) {
-                    *acc = match (acc.take(), gi) {
-                        (Some(a), Some(b)) => Some((a + b).map_err(err)?),
-                        (a, b) => a.or(b),
-                    };
-                }
-            }
+            loss_sum += loss;
             optimizer
                 .step(&grads, schedule(step, steps / 10, steps), opts.threads)
                 .map_err(err)?;

@@ -459,6 +459,21 @@ impl ModelClassifier {
         states: Option<&TokenStates>,
         thresholds: &[f32; 3],
     ) -> Result<Vec<Statement>> {
+        Ok(self
+            .statements_and_rules(doc, entities, actors, states, thresholds)?
+            .0)
+    }
+
+    /// [`ModelClassifier::statements`], and the rules' statements on the same
+    /// entities (the features were computed with them; the hybrid reuses them).
+    fn statements_and_rules(
+        &self,
+        doc: &Doc,
+        entities: &[Entity],
+        actors: &Actors,
+        states: Option<&TokenStates>,
+        thresholds: &[f32; 3],
+    ) -> Result<(Vec<Statement>, Vec<Statement>)> {
         let own;
         let states = match states {
             Some(s) => s,
@@ -470,7 +485,7 @@ impl ModelClassifier {
                 &own
             }
         };
-        let a = Analysis::new(doc, entities, actors, states, &self.rules)?;
+        let mut a = Analysis::new(doc, entities, actors, states, &self.rules)?;
         let mut out = Vec::new();
         for (m, s, p) in self.actor_probabilities(&a)? {
             if super::only_expected(&doc.text, entities[m].span) {
@@ -491,7 +506,8 @@ impl ModelClassifier {
                 });
             }
         }
-        Ok(super::to_title_holders(doc, entities, out))
+        let rules = std::mem::take(&mut a.rules);
+        Ok((super::to_title_holders(doc, entities, out), rules))
     }
 }
 
@@ -499,8 +515,8 @@ impl ModelClassifier {
 /// A statement both find is the model's, with the rules' target and cue when
 /// they have one, and is marked `hybrid`; the others keep their own backend.
 pub struct Hybrid {
+    /// The learned model; its rule classifier gives the rules' statements.
     pub model: ModelClassifier,
-    pub rules: RuleClassifier,
 }
 
 impl StanceClassifier for Hybrid {
@@ -523,14 +539,14 @@ impl StanceClassifier for Hybrid {
         actors: &Actors,
         states: Option<&TokenStates>,
     ) -> Result<Vec<Statement>> {
-        let mut out = self.model.statements(
+        let (mut out, rules) = self.model.statements_and_rules(
             doc,
             entities,
             actors,
             states,
             &self.model.config.hybrid_thresholds,
         )?;
-        for r in self.rules.classify(doc, entities, actors)? {
+        for r in rules {
             match out
                 .iter_mut()
                 .find(|m| m.actor == r.actor && m.label == r.label && m.sentence == r.sentence)

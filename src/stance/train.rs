@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 
-use super::markers::{train_markers, tune_thresholds, Example, MarkerModel, MarkerTrainOptions};
+use super::markers::{
+    best_thresholds, train_markers, tune_thresholds, Example, MarkerModel, MarkerTrainOptions,
+};
 use super::model::{file_sha256, Analysis, StanceConfig, TargetHead, TARGET_EXTRA};
 use super::rules::RuleClassifier;
 use super::StanceLabel;
@@ -203,45 +205,10 @@ fn err(e: candle_core::Error) -> StanceError {
     StanceError::ModelUnavailable(format!("stance training: {e}"))
 }
 
-/// Per label, the model threshold that maximises the F1 of "the rules fired, or
-/// the model's probability passed it"; and the micro F1 at those thresholds.
+/// Per label, the model threshold (0.1 to 1.0) that maximises the F1 of "the rules
+/// fired, or the model's probability passed it"; and the micro F1 at those thresholds.
 fn tune_union(probs: &[[f32; 3]], fired: &[[bool; 3]], ex: &[&Example]) -> ([f32; 3], f64) {
-    let mut thresholds = [0.5f32; 3];
-    let (mut tp, mut fp, mut fn_) = (0, 0, 0);
-    for (k, threshold) in thresholds.iter_mut().enumerate() {
-        let mut best = (f64::MIN, 0.5f32, (0, 0, 0));
-        for t in (1..=10).map(|i| i as f32 / 10.0) {
-            let (mut a, mut b, mut c) = (0, 0, 0);
-            for ((p, f), e) in probs.iter().zip(fired).zip(ex) {
-                if e.mask[k] == 0.0 {
-                    continue;
-                }
-                match (f[k] || p[k] >= t, e.y[k] > 0.5) {
-                    (true, true) => a += 1,
-                    (true, false) => b += 1,
-                    (false, true) => c += 1,
-                    _ => {}
-                }
-            }
-            let f1 = if a == 0 {
-                0.0
-            } else {
-                2.0 * a as f64 / (2 * a + b + c) as f64
-            };
-            if f1 > best.0 {
-                best = (f1, t, (a, b, c));
-            }
-        }
-        *threshold = best.1;
-        tp += best.2 .0;
-        fp += best.2 .1;
-        fn_ += best.2 .2;
-    }
-    let micro = if tp == 0 {
-        0.0
-    } else {
-        2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
-    };
+    let (thresholds, micro, _) = best_thresholds(probs, ex, &|i, k| fired[i][k], 1..=10);
     (thresholds, micro)
 }
 
