@@ -242,3 +242,165 @@ fn conll2003_trains_on_a_slice_when_present() {
         "loss should fall on CoNLL too: {losses:?}"
     );
 }
+
+/// A few gold documents in the guidelines' format, in the tiny vocabulary.
+fn stance_gold(dir: &Path) -> PathBuf {
+    let docs = [
+        (
+            "Kerry warned Russia on Monday.",
+            "Kerry",
+            "threat",
+            Some("Russia"),
+        ),
+        (
+            "France accused Berlin of fraud.",
+            "France",
+            "accusation",
+            Some("Berlin"),
+        ),
+        (
+            "Paris said a plan to end the war.",
+            "Paris",
+            "proposal",
+            None,
+        ),
+        (
+            "Berlin warned Paris on Monday.",
+            "Berlin",
+            "threat",
+            Some("Paris"),
+        ),
+        (
+            "Russia accused Kerry of fraud.",
+            "Russia",
+            "accusation",
+            Some("Kerry"),
+        ),
+        (
+            "Kerry said talks would resume in Paris.",
+            "Kerry",
+            "proposal",
+            None,
+        ),
+    ];
+    let span = |text: &str, s: &str| {
+        let start = text.find(s).unwrap();
+        serde_json::json!({"start": start, "end": start + s.len(), "text": s})
+    };
+    let mut lines = String::new();
+    for (i, (text, actor, label, target)) in docs.iter().enumerate() {
+        let record = serde_json::json!({
+            "id": format!("d{i}"),
+            "text": text,
+            "stances": [{
+                "actor": span(text, actor),
+                "label": label,
+                "target": target.map(|t| span(text, t)),
+            }],
+        });
+        lines.push_str(&format!("{record}\n"));
+    }
+    let path = dir.join("gold.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() {
+    let (tmp, base) = base();
+    let ner = tmp.path().join("ner");
+    // Long enough for the tiny model to tag the fixture's names.
+    let long = TrainOptions {
+        epochs: 60,
+        ..options(&base, &ner)
+    };
+    train_ner(&long, &mut |_| {}).unwrap();
+    let gold = stance_gold(tmp.path());
+    let train = |out: &Path| {
+        stance()
+            .args(["train", "stance", "--ner-model"])
+            .arg(&ner)
+            .arg("--out")
+            .arg(out)
+            .arg("--train")
+            .arg(&gold)
+            .args(["--epochs", "2", "--batch-size", "4", "--target-epochs", "3"])
+            .args(["--negatives", "1", "--holdout", "0.3", "--threads", "1"])
+            .assert()
+            .success()
+            .stderr(predicates::str::contains("actor epoch 2"));
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    train(&a);
+    train(&b);
+    for file in [
+        "stance.json",
+        "targets.safetensors",
+        "actors/model.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file}: same seed, same result"
+        );
+    }
+    // The actor classifier starts from the entity encoder and moves away from it.
+    let load = |p: PathBuf| candle_core::safetensors::load(p, &candle_core::Device::Cpu).unwrap();
+    let (start, tuned) = (
+        load(ner.join("model.safetensors")),
+        load(a.join("actors/model.safetensors")),
+    );
+    let key = "bert.encoder.layer.0.attention.self.query.weight";
+    let values = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(start[key].shape(), tuned[key].shape());
+    assert_ne!(
+        values(&start[key]),
+        values(&tuned[key]),
+        "{key} was trained"
+    );
+    assert!(tuned.contains_key("actor_head.weight"));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("stance.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["encoder_sha256"],
+        stance::stance::model::file_sha256(&ner.join("model.safetensors")).unwrap()
+    );
+    // The heads run over the entity model they were trained with ...
+    let text = "Kerry warned Russia on Monday.";
+    let out = stance()
+        .args([
+            "classify",
+            "--backend",
+            "model",
+            "--format",
+            "json",
+            "--model",
+        ])
+        .arg(&ner)
+        .arg("--stance-model")
+        .arg(&a)
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_of(&out.stdout)["backend"], "model");
+    // ... and refuse another one, saying why.
+    let out = stance()
+        .args(["classify", "--backend", "model", "--model"])
+        .arg(&base)
+        .arg("--stance-model")
+        .arg(&a)
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("trained over another entity model"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -65,6 +65,8 @@ pub fn vocab() -> Vec<String> {
             }
         }
     }
+    // The markers the actor classifier wraps a mention in (as in BERT's vocabulary).
+    v.extend(["[unused0]", "[unused1]"].map(String::from));
     v
 }
 
