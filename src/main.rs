@@ -685,8 +685,12 @@ fn train_ner_cmd(args: TrainNerArgs) -> Result<ExitCode> {
 
 fn eval_ner_cmd(args: EvalNerArgs) -> Result<ExitCode> {
     let docs = stance::conll::read(&args.data)?;
-    let pipeline = build_pipeline(&args.backend)?;
-    let tagger = pipeline.tagger();
+    let (tagger, note) =
+        stance::pipeline::entity_tagger(args.backend.backend, &args.backend.model_choice())?;
+    if let Some(note) = note {
+        eprintln!("warning: {note}");
+    }
+    let tagger = tagger.as_ref();
     let started = std::time::Instant::now();
     let counts = stance::eval::ner::evaluate(&docs, tagger)?;
     let seconds = started.elapsed().as_secs_f64();

@@ -43,6 +43,36 @@ fn load_stance(model: &ModelChoice, tagger: &Arc<ModelTagger>) -> Result<ModelCl
     ModelClassifier::load(&dir, tagger.clone())
 }
 
+/// The entity model for `choice`, or (as `Err`) the rules with `auto`'s note on
+/// why it fell back; a model that `model` asks for must load.
+fn entity_model(
+    choice: BackendChoice,
+    model: &ModelChoice,
+) -> Result<std::result::Result<Arc<ModelTagger>, Option<String>>> {
+    if choice == BackendChoice::Rules {
+        return Ok(Err(None));
+    }
+    match load_tagger(model.spec.as_deref(), model.options) {
+        Ok(t) => Ok(Ok(Arc::new(t))),
+        Err(e) if choice == BackendChoice::Auto => {
+            Ok(Err(Some(format!("using the rules backend: {e}"))))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The entity tagger alone for a backend choice (`stance eval ner`): the stance
+/// model is not loaded. Returns `auto`'s fallback note as [`Pipeline::for_backend`] does.
+pub fn entity_tagger(
+    choice: BackendChoice,
+    model: &ModelChoice,
+) -> Result<(Box<dyn EntityTagger>, Option<String>)> {
+    Ok(match entity_model(choice, model)? {
+        Ok(t) => (Box::new(t), None),
+        Err(note) => (Box::new(RuleTagger::default()), note),
+    })
+}
+
 /// Which backend the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum BackendChoice {
@@ -95,18 +125,9 @@ impl Pipeline {
         choice: BackendChoice,
         model: &ModelChoice,
     ) -> Result<(Pipeline, Option<String>)> {
-        if choice == BackendChoice::Rules {
-            return Ok((Pipeline::rules(), None));
-        }
-        let tagger = match load_tagger(model.spec.as_deref(), model.options) {
-            Ok(t) => Arc::new(t),
-            Err(e) if choice == BackendChoice::Auto => {
-                return Ok((
-                    Pipeline::rules(),
-                    Some(format!("using the rules backend: {e}")),
-                ))
-            }
-            Err(e) => return Err(e.into()),
+        let tagger = match entity_model(choice, model)? {
+            Ok(t) => t,
+            Err(note) => return Ok((Pipeline::rules(), note)),
         };
         match load_stance(model, &tagger) {
             Ok(learned) if choice == BackendChoice::Auto => {
