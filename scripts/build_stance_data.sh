@@ -2,7 +2,8 @@
 # Rebuilds the stance data files from their sources (all written by the team):
 #   data/stance/conll.jsonl          stand-off labels on CoNLL-2003 (first annotation pass)
 #   data/stance/written/{train,dev}.jsonl   gold for the team's written articles; articles 01-03 of
-#                                    each writer's batch are dev, the rest train
+#                                    each spec-*.jsonl batch are dev, the rest train; the later
+#                                    extra-*.jsonl batches are all train (the dev split stays as it was)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 scripts/stance_data.py convert data/stance/raw/pass1-*.jsonl --out data/stance/conll.jsonl
@@ -18,6 +19,10 @@ for line in sys.stdin:
     n = int(d["id"].rsplit("-", 1)[1])
     (dev if n <= 3 else train).write(line)
 '
+done
+for extra in data/stance/written/extra-*.jsonl; do
+  [ -e "$extra" ] || continue
+  python3 scripts/gold_from_spec.py "$extra" >> data/stance/written/train.jsonl
 done
 for f in data/stance/written/train.jsonl data/stance/written/dev.jsonl; do
   python3 -c '

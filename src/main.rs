@@ -1,7 +1,7 @@
 //! The `stance` command line: a thin layer over the library.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -398,6 +398,10 @@ struct EvalStanceArgs {
     /// Also write the predicted documents as JSON Lines to this file (readable by score_stance.py).
     #[arg(long)]
     predictions: Option<PathBuf>,
+    /// Also write the gold documents as read (stand-off labels joined with their text) as JSON
+    /// Lines to this file, so that score_stance.py can cross-check the scores.
+    #[arg(long)]
+    gold_out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -559,8 +563,23 @@ fn predict(
     Ok(preds)
 }
 
+/// Writes gold documents as JSON Lines (the guidelines' format).
+fn write_gold(path: &Path, gold: &[eval_stance::GoldDoc]) -> Result<()> {
+    let mut w = open_output(&Some(path.to_path_buf()))?;
+    for g in gold {
+        serde_json::to_writer(&mut w, g)?;
+        writeln!(w)?;
+    }
+    w.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
     let gold = load_gold_files(&args.data, args.split.as_deref())?;
+    if let Some(path) = &args.gold_out {
+        write_gold(path, &gold)?;
+    }
     let mut out = io::stdout().lock();
     if !args.compare.is_empty() {
         let mut reports = Vec::new();

@@ -140,3 +140,74 @@ fn rules_backend_scores_on_the_samples() {
 const MIN_MICRO_F1: f64 = 0.85;
 const MIN_LABEL_F1: f64 = 0.80;
 const MIN_TARGET_ACCURACY: f64 = 0.80;
+
+/// `--gold-out` writes the gold as read, and `--predictions` what was predicted:
+/// the reference scorer on those two files agrees with `stance eval stance`.
+#[test]
+fn gold_out_and_predictions_let_the_reference_scorer_cross_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gold_out, pred_out) = (dir.path().join("gold.jsonl"), dir.path().join("pred.jsonl"));
+    let out = stance()
+        .args(["eval", "stance", "--backend", "rules", "--format", "json"])
+        .arg("--data")
+        .arg(repo("data/samples/gold.jsonl"))
+        .arg("--gold-out")
+        .arg(&gold_out)
+        .arg("--predictions")
+        .arg(&pred_out)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out.stdout);
+    let written: Vec<Value> = std::fs::read_to_string(&gold_out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let read = gold_docs();
+    assert_eq!(written.len(), read.len());
+    for (w, r) in written.iter().zip(&read) {
+        assert_eq!(w["id"], r["id"]);
+        assert_eq!(w["text"], r["text"]);
+        assert_eq!(
+            w["stances"].as_array().unwrap().len(),
+            r["stances"].as_array().unwrap().len()
+        );
+    }
+    let scorer = repo("../shared/tools/score_stance.py");
+    if !scorer.exists() {
+        eprintln!(
+            "skipped the reference scorer: {} is absent",
+            scorer.display()
+        );
+        return;
+    }
+    let scored = std::process::Command::new("python3")
+        .arg(&scorer)
+        .arg(&gold_out)
+        .arg(&pred_out)
+        .output()
+        .unwrap();
+    assert!(
+        scored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&scored.stderr)
+    );
+    let reference = json_of(&scored.stdout);
+    assert_eq!(
+        reference["micro"]["tp"], report["micro"]["tp"],
+        "{reference:#}"
+    );
+    assert_eq!(
+        reference["micro"]["fp"], report["micro"]["fp"],
+        "{reference:#}"
+    );
+    assert_eq!(
+        reference["micro"]["fn"], report["micro"]["fn"],
+        "{reference:#}"
+    );
+}
