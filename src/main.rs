@@ -155,10 +155,10 @@ struct TrainStanceArgs {
     #[arg(long, default_value = "models/stance")]
     out: PathBuf,
     /// Epochs of the actor classifier.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Peak learning rate of the actor classifier's encoder.
-    #[arg(long, default_value_t = 4e-5)]
+    #[arg(long, default_value_t = 5e-5)]
     lr: f64,
     /// Epochs of the target head.
     #[arg(long, default_value_t = 30)]

@@ -119,8 +119,8 @@ impl Pipeline {
     ///
     /// - `rules`: rule entities and rule stance.
     /// - `model`: the entity model and the learned stance model.
-    /// - `auto`: the entity model, and the learned stance model united with the
-    ///   rules' ([`Hybrid`]); rules wherever a model is missing.
+    /// - `auto`: the entity model, and the learned stance model with the rules'
+    ///   statements it does not veto ([`Hybrid`]); rules wherever a model is missing.
     pub fn for_backend(
         choice: BackendChoice,
         model: &ModelChoice,

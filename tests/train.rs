@@ -365,6 +365,31 @@ fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() 
         config["encoder_sha256"],
         stance::stance::model::file_sha256(&ner.join("model.safetensors")).unwrap()
     );
+    let floors = config["rules_floor"]
+        .as_array()
+        .expect("rules_floor in stance.json");
+    assert_eq!(floors.len(), 3, "{config:#}");
+    // Trained and halved weights are as readable as the config beside them.
+    let half = tmp.path().join("half");
+    stance()
+        .args(["models", "half"])
+        .arg(a.join("actors"))
+        .arg(&half)
+        .assert()
+        .success();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for dir in [a.join("actors"), half.clone()] {
+            assert_eq!(
+                mode(dir.join("model.safetensors")),
+                mode(dir.join("config.json")),
+                "{}",
+                dir.display()
+            );
+        }
+    }
     // The heads run over the entity model they were trained with ...
     let text = "Kerry warned Russia on Monday.";
     let out = stance()

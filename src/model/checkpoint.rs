@@ -274,6 +274,25 @@ pub fn export_half(src: &Path, dst: &Path) -> Result<(), ModelError> {
             Ok((k, t))
         })
         .collect::<candle_core::Result<_>>()?;
-    candle_core::safetensors::save(&half, dst.join("model.safetensors"))?;
+    save_weights(&half, dst).map_err(|e| match e {
+        candle_core::Error::Io(e) => io(dst, e),
+        e => e.into(),
+    })
+}
+
+/// Writes `dir/model.safetensors` through a `.partial` file, so that an interrupted
+/// write never leaves a truncated checkpoint. The safetensors writer creates its
+/// file owner-only; the weights get the permissions of `dir/config.json` (written
+/// first, under the user's umask) so that a shared model stays readable.
+pub fn save_weights(
+    tensors: &std::collections::HashMap<String, Tensor>,
+    dir: &Path,
+) -> candle_core::Result<()> {
+    let tmp = dir.join("model.safetensors.partial");
+    candle_core::safetensors::save(tensors, &tmp)?;
+    if let Ok(meta) = std::fs::metadata(dir.join("config.json")) {
+        std::fs::set_permissions(&tmp, meta.permissions())?;
+    }
+    std::fs::rename(&tmp, dir.join("model.safetensors"))?;
     Ok(())
 }

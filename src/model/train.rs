@@ -438,9 +438,7 @@ impl Trainable {
             .into_iter()
             .map(|(k, v)| Ok((k, v.as_tensor().to_dtype(dtype)?)))
             .collect::<candle_core::Result<_>>()?;
-        let tmp = dir.join("model.safetensors.partial");
-        candle_core::safetensors::save(&tensors, &tmp)?;
-        std::fs::rename(&tmp, dir.join("model.safetensors")).map_err(io)?;
+        crate::model::checkpoint::save_weights(&tensors, dir)?;
         Ok(())
     }
 }

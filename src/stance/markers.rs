@@ -237,7 +237,7 @@ fn softplus(z: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// F1 from counts, `2tp / (2tp + fp + fn)` (0 without a true positive).
-fn f1_of(tp: usize, fp: usize, fn_: usize) -> f64 {
+pub fn f1_of(tp: usize, fp: usize, fn_: usize) -> f64 {
     if tp == 0 {
         0.0
     } else {

@@ -7,8 +7,10 @@
 //!   or none.
 //! - A label is kept when its probability passes the threshold chosen on
 //!   held-out documents.
-//! - [`Hybrid`] (the `auto` backend) takes the union of these statements and
-//!   the rules': on the dev split it recalls more than either, and each
+//! - [`Hybrid`] (the `auto` backend) keeps these statements and the rules'
+//!   that the model does not veto (the model must give the rules' actor and
+//!   label a small probability, per label, chosen on held-out documents): it
+//!   recalls more than the model and keeps the rules' false alarms out; each
 //!   statement says which backend found it (`hybrid` when both did).
 
 use std::path::{Path, PathBuf};
@@ -48,6 +50,11 @@ pub struct StanceConfig {
     /// 1.0 keeps only what the model is sure of.
     #[serde(default = "default_hybrid_thresholds")]
     pub hybrid_thresholds: [f32; 3],
+    /// Inside the hybrid, a rules statement is kept only when the model gives its
+    /// actor and label at least this probability (per label; 0 keeps every rules
+    /// statement, as a plain union). Chosen with `hybrid_thresholds` on held-out documents.
+    #[serde(default)]
+    pub rules_floor: [f32; 3],
     #[serde(default)]
     pub heldout_f1_hybrid: f64,
     #[serde(default)]
@@ -461,11 +468,12 @@ impl ModelClassifier {
     ) -> Result<Vec<Statement>> {
         Ok(self
             .statements_and_rules(doc, entities, actors, states, thresholds)?
-            .0)
+            .statements)
     }
 
-    /// [`ModelClassifier::statements`], and the rules' statements on the same
-    /// entities (the features were computed with them; the hybrid reuses them).
+    /// [`ModelClassifier::statements`], the rules' statements on the same
+    /// entities (the features were computed with them; the hybrid reuses them),
+    /// and the model's probabilities of every candidate.
     fn statements_and_rules(
         &self,
         doc: &Doc,
@@ -473,7 +481,7 @@ impl ModelClassifier {
         actors: &Actors,
         states: Option<&TokenStates>,
         thresholds: &[f32; 3],
-    ) -> Result<(Vec<Statement>, Vec<Statement>)> {
+    ) -> Result<ModelReading> {
         let own;
         let states = match states {
             Some(s) => s,
@@ -487,7 +495,8 @@ impl ModelClassifier {
         };
         let mut a = Analysis::new(doc, entities, actors, states, &self.rules)?;
         let mut out = Vec::new();
-        for (m, s, p) in self.actor_probabilities(&a)? {
+        let probabilities = self.actor_probabilities(&a)?;
+        for &(m, s, p) in &probabilities {
             if super::only_expected(&doc.text, entities[m].span) {
                 continue;
             }
@@ -507,13 +516,26 @@ impl ModelClassifier {
             }
         }
         let rules = std::mem::take(&mut a.rules);
-        Ok((super::to_title_holders(doc, entities, out), rules))
+        Ok(ModelReading {
+            statements: super::to_title_holders(doc, entities, out),
+            rules,
+            probabilities,
+        })
     }
 }
 
-/// The `auto` backend's stance: the learned statements and the rules', united.
-/// A statement both find is the model's, with the rules' target and cue when
-/// they have one, and is marked `hybrid`; the others keep their own backend.
+/// What the model read in one document (see [`ModelClassifier::statements_and_rules`]).
+struct ModelReading {
+    statements: Vec<Statement>,
+    rules: Vec<Statement>,
+    /// `(entity, sentence, [threat, accusation, proposal])` per candidate.
+    probabilities: Vec<(usize, usize, [f32; 3])>,
+}
+
+/// The `auto` backend's stance: the learned statements, and the rules' where the
+/// model gives their actor and label at least `rules_floor`. A statement both find
+/// is the model's, with the rules' target and cue when they have one, and is
+/// marked `hybrid`; the others keep their own backend.
 pub struct Hybrid {
     /// The learned model; its rule classifier gives the rules' statements.
     pub model: ModelClassifier,
@@ -539,13 +561,24 @@ impl StanceClassifier for Hybrid {
         actors: &Actors,
         states: Option<&TokenStates>,
     ) -> Result<Vec<Statement>> {
-        let (mut out, rules) = self.model.statements_and_rules(
+        let ModelReading {
+            statements: mut out,
+            rules,
+            probabilities,
+        } = self.model.statements_and_rules(
             doc,
             entities,
             actors,
             states,
             &self.model.config.hybrid_thresholds,
         )?;
+        let floor = self.model.config.rules_floor;
+        let model_probability = |r: &Statement| {
+            probabilities
+                .iter()
+                .find(|(m, s, _)| *m == r.actor && *s == r.sentence)
+                .map_or(0.0, |(_, _, p)| p[label_index(r.label)])
+        };
         for r in rules {
             match out
                 .iter_mut()
@@ -557,7 +590,8 @@ impl StanceClassifier for Hybrid {
                     m.cue = r.cue.or(m.cue);
                     m.score = m.score.max(r.score);
                 }
-                None => out.push(r),
+                None if model_probability(&r) >= floor[label_index(r.label)] => out.push(r),
+                None => {}
             }
         }
         Ok(super::to_title_holders(doc, entities, out))

@@ -18,7 +18,8 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::markers::{
-    best_thresholds, train_markers, tune_thresholds, Example, MarkerModel, MarkerTrainOptions,
+    best_thresholds, f1_of, train_markers, tune_thresholds, Example, MarkerModel,
+    MarkerTrainOptions,
 };
 use super::model::{file_sha256, Analysis, StanceConfig, TargetHead, TARGET_EXTRA};
 use super::rules::RuleClassifier;
@@ -64,8 +65,8 @@ impl Default for StanceTrainOptions {
         StanceTrainOptions {
             ner_model: PathBuf::from("models/ner"),
             out: PathBuf::from("models/stance"),
-            epochs: 3,
-            lr: 4e-5,
+            epochs: 5,
+            lr: 5e-5,
             target_epochs: 30,
             hidden: 128,
             seed: 42,
@@ -205,11 +206,40 @@ fn err(e: candle_core::Error) -> StanceError {
     StanceError::ModelUnavailable(format!("stance training: {e}"))
 }
 
-/// Per label, the model threshold (0.1 to 1.0) that maximises the F1 of "the rules
-/// fired, or the model's probability passed it"; and the micro F1 at those thresholds.
-fn tune_union(probs: &[[f32; 3]], fired: &[[bool; 3]], ex: &[&Example]) -> ([f32; 3], f64) {
-    let (thresholds, micro, _) = best_thresholds(probs, ex, &|i, k| fired[i][k], 1..=10);
-    (thresholds, micro)
+/// Model probabilities a rules statement may need to be kept in the hybrid; 0 is the
+/// plain union, above 1 drops the rules' own statements.
+const RULES_FLOORS: [f32; 8] = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.1];
+
+/// The hybrid's decision rule, per label: keep a candidate when the model's
+/// probability passes a threshold (0.1 to 1.0), or when the rules fired and the
+/// model gives at least a floor (a vote: the rules propose, the model can veto).
+/// Returns the thresholds and floors with the best F1 per label (ties go to the
+/// lower floor, i.e. to the plain union), and the micro F1 at those choices.
+fn tune_vote(
+    probs: &[[f32; 3]],
+    fired: &[[bool; 3]],
+    ex: &[&Example],
+) -> ([f32; 3], [f32; 3], f64) {
+    let mut best = [(f64::MIN, 0.5f32, 0.0f32, (0, 0, 0)); 3];
+    for floor in RULES_FLOORS {
+        let (thresholds, _, counts) = best_thresholds(
+            probs,
+            ex,
+            &|i, k| fired[i][k] && probs[i][k] >= floor,
+            1..=10,
+        );
+        for k in 0..3 {
+            let (tp, fp, fn_) = counts[k];
+            let f = f1_of(tp, fp, fn_);
+            if f > best[k].0 {
+                best[k] = (f, thresholds[k], floor, counts[k]);
+            }
+        }
+    }
+    let (tp, fp, fn_) = best
+        .iter()
+        .fold((0, 0, 0), |a, b| (a.0 + b.3 .0, a.1 + b.3 .1, a.2 + b.3 .2));
+    (best.map(|b| b.1), best.map(|b| b.2), f1_of(tp, fp, fn_))
 }
 
 /// Trains the target head: softmax over each statement's options.
@@ -399,14 +429,15 @@ pub fn train_stance(
         "held-out candidates ({}): actor classifier micro F1 {heldout_f1:.4} at thresholds {thresholds:?} (tp/fp/fn {counts:?})",
         val_ex.len()
     ));
-    // The hybrid keeps what the rules find plus what the model finds above its
-    // own thresholds: choose those with the rules' decisions in place.
+    // The hybrid keeps what the model finds above its own thresholds plus what
+    // the rules find and the model does not veto: choose both with the rules'
+    // decisions in place.
     let fired: Vec<[bool; 3]> = (0..c.examples.len())
         .filter(|&i| held(c.examples[i].doc))
         .map(|i| c.rules_fired[i])
         .collect();
-    let (hybrid_thresholds, hybrid_f1) = tune_union(&probs, &fired, &val_ex);
-    log(&format!("hybrid (union with the rules): held-out micro F1 {hybrid_f1:.4} at model thresholds {hybrid_thresholds:?}"));
+    let (hybrid_thresholds, rules_floor, hybrid_f1) = tune_vote(&probs, &fired, &val_ex);
+    log(&format!("hybrid (model, or rules not vetoed by the model): held-out micro F1 {hybrid_f1:.4} at model thresholds {hybrid_thresholds:?}, rules floors {rules_floor:?}"));
     let varmap = train_targets(opts, c.state_dim, &c.targets, log)?;
     varmap
         .save(opts.out.join("targets.safetensors"))
@@ -417,6 +448,7 @@ pub fn train_stance(
         encoder_sha256: sha,
         heldout_f1,
         hybrid_thresholds,
+        rules_floor,
         heldout_f1_hybrid: hybrid_f1,
         trained_on: sources,
     };
@@ -443,4 +475,48 @@ pub fn load_sources(specs: &[String]) -> Result<Vec<GoldDoc>> {
         out.extend(super::data::load_any(&path, &splits)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(positive: bool) -> Example {
+        Example {
+            sentence: 0,
+            mention: 0..1,
+            y: [if positive { 1.0 } else { 0.0 }, 0.0, 0.0],
+            mask: [1.0; 3],
+            doc: 0,
+        }
+    }
+
+    /// (threat probability, rules fired, gold) per candidate.
+    fn tune(cases: &[(f32, bool, bool)]) -> ([f32; 3], [f32; 3], f64) {
+        let ex: Vec<Example> = cases.iter().map(|c| example(c.2)).collect();
+        let refs: Vec<&Example> = ex.iter().collect();
+        let probs: Vec<[f32; 3]> = cases.iter().map(|c| [c.0, 0.0, 0.0]).collect();
+        let fired: Vec<[bool; 3]> = cases.iter().map(|c| [c.1, false, false]).collect();
+        tune_vote(&probs, &fired, &refs)
+    }
+
+    #[test]
+    fn the_model_vetoes_rules_it_gives_no_chance() {
+        let (thresholds, floors, micro) = tune(&[
+            (0.95, false, true),  // the model alone finds it
+            (0.30, true, true),   // the rules find it, the model half agrees
+            (0.01, true, false),  // a rules false alarm the model does not believe
+            (0.35, false, false), // a model doubt below the best threshold
+        ]);
+        assert_eq!(thresholds[0], 0.4);
+        assert_eq!(floors[0], 0.02, "lowest floor that vetoes the false alarm");
+        assert_eq!(micro, 1.0);
+    }
+
+    #[test]
+    fn rules_the_model_misses_entirely_keep_the_plain_union() {
+        let (_, floors, micro) = tune(&[(0.95, false, true), (0.0, true, true)]);
+        assert_eq!(floors[0], 0.0);
+        assert_eq!(micro, 1.0);
+    }
 }
