@@ -155,7 +155,7 @@ struct TrainStanceArgs {
     #[arg(long, default_value = "models/stance")]
     out: PathBuf,
     /// Epochs of the actor classifier.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 7)]
     epochs: usize,
     /// Peak learning rate of the actor classifier's encoder.
     #[arg(long, default_value_t = 5e-5)]

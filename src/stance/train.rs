@@ -65,7 +65,7 @@ impl Default for StanceTrainOptions {
         StanceTrainOptions {
             ner_model: PathBuf::from("models/ner"),
             out: PathBuf::from("models/stance"),
-            epochs: 5,
+            epochs: 7,
             lr: 5e-5,
             target_epochs: 30,
             hidden: 128,
