@@ -178,14 +178,9 @@ fn gold_out_and_predictions_let_the_reference_scorer_cross_check() {
             r["stances"].as_array().unwrap().len()
         );
     }
-    let scorer = repo("../shared/tools/score_stance.py");
-    if !scorer.exists() {
-        eprintln!(
-            "skipped the reference scorer: {} is absent",
-            scorer.display()
-        );
+    let Some(scorer) = shared("tools/score_stance.py") else {
         return;
-    }
+    };
     let scored = std::process::Command::new("python3")
         .arg(&scorer)
         .arg(&gold_out)
