@@ -174,9 +174,19 @@ struct TrainStanceArgs {
     reuse_actors: bool,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Share of training documents held back to choose thresholds and fit the hybrid.
+    /// Tuning data (same forms as --train; repeat): picks the epoch, the thresholds and the
+    /// hybrid's floors and is never trained on. Without it, --holdout of the training
+    /// documents is held back instead.
+    #[arg(long)]
+    tune: Vec<String>,
+    /// Share of training documents held back to choose thresholds and fit the hybrid
+    /// (only without --tune).
     #[arg(long, default_value_t = 0.15)]
     holdout: f64,
+    /// Training target of a statement marked ambiguous (its label's probability); the
+    /// annotators could go either way, so neither 0 nor 1 is the truth.
+    #[arg(long, default_value_t = 0.5)]
+    ambiguous_target: f32,
     /// Loss weight of positive examples.
     #[arg(long, default_value_t = 2.0)]
     positive_weight: f64,
@@ -645,7 +655,12 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
     let threads = args.threads.unwrap_or_else(threads::available);
     threads::configure(threads, Parallelism::Workers);
     let train = stance::stance::train::load_sources(&args.train)?;
-    eprintln!("{} training documents", train.len());
+    let tune = stance::stance::train::load_sources(&args.tune)?;
+    eprintln!(
+        "{} training documents, {} tuning documents",
+        train.len(),
+        tune.len()
+    );
     let options = InferenceOptions {
         threads,
         ..Default::default()
@@ -660,6 +675,7 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
         hidden: 128,
         seed: args.seed,
         holdout: args.holdout,
+        ambiguous_target: args.ambiguous_target,
         positive_weight: args.positive_weight,
         negatives: args.negatives,
         reuse_actors: args.reuse_actors,
@@ -667,7 +683,9 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
         threads,
         progress: io::stderr().is_terminal(),
     };
-    stance::stance::train::train_stance(&opts, &train, args.train.clone(), &tagger, &mut |l| {
+    let mut sources = args.train.clone();
+    sources.extend(args.tune.iter().map(|t| format!("tune: {t}")));
+    stance::stance::train::train_stance(&opts, &train, &tune, sources, &tagger, &mut |l| {
         eprintln!("{l}")
     })?;
     Ok(ExitCode::SUCCESS)

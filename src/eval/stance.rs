@@ -50,6 +50,10 @@ pub struct GoldDoc {
     pub text: String,
     #[serde(default)]
     pub stances: Vec<GoldStance>,
+    /// Where the document comes from (`allsides`, `polnear`, `plv`, `conll`, or a file's
+    /// own name): evaluation reports a row per source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Loads gold JSON Lines; every error names the file and line.
@@ -135,6 +139,9 @@ pub struct StanceReport {
     pub documents: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ScoringError>,
+    /// The same scores per data source, when the gold holds more than one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_source: BTreeMap<String, StanceReport>,
 }
 
 /// A gold document's sentences as `stance` segments them, to quote in error listings.
@@ -173,8 +180,29 @@ fn span_text(text: &str, s: &GoldSpan) -> String {
         .unwrap_or_else(|| char_slice(text, s.start, s.end))
 }
 
-/// Scores predictions (`preds[i]` for `gold[i]`) against the gold documents.
+/// Scores predictions (`preds[i]` for `gold[i]`) against the gold documents, in all
+/// and, when the documents come from several sources, per source.
 pub fn score(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
+    let mut report = score_all(gold, preds);
+    let mut groups: BTreeMap<&str, (Vec<GoldDoc>, Vec<Vec<Predicted>>)> = BTreeMap::new();
+    for (g, p) in gold.iter().zip(preds) {
+        let group = groups
+            .entry(g.source.as_deref().unwrap_or("-"))
+            .or_default();
+        group.0.push(g.clone());
+        group.1.push(p.clone());
+    }
+    if groups.len() > 1 {
+        for (name, (g, p)) in groups {
+            let mut r = score_all(&g, &p);
+            r.errors.clear();
+            report.by_source.insert(name.to_string(), r);
+        }
+    }
+    report
+}
+
+fn score_all(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
     let mut per_label = BTreeMap::new();
     let (mut tp_all, mut fp_all, mut fn_all) = (0, 0, 0);
     let (mut tgt_ok, mut tgt_n) = (0, 0);
@@ -250,6 +278,7 @@ pub fn score(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
         target_accuracy: (tgt_n > 0).then(|| round4(tgt_ok as f64 / tgt_n as f64)),
         documents: gold.len(),
         errors,
+        by_source: BTreeMap::new(),
     }
 }
 
@@ -281,6 +310,35 @@ pub fn format_table(report: &StanceReport, backend: &str, with_errors: bool) -> 
         )),
         None => s.push_str(", target accuracy n/a (no matched statements)\n"),
     }
+    if !report.by_source.is_empty() {
+        s.push_str(&format!(
+            "\nBy source\n{:<12} {:>5} {:>8} {:>10} {:>8} {:>9} {:>7} {:>7} {:>7}\n",
+            "source",
+            "docs",
+            "threat",
+            "accusation",
+            "proposal",
+            "precision",
+            "recall",
+            "micro",
+            "target"
+        ));
+        for (name, r) in &report.by_source {
+            let f = |l: StanceLabel| r.per_label.get(l.as_str()).map_or(0.0, |s| s.f1);
+            s.push_str(&format!(
+                "{:<12} {:>5} {:>8.4} {:>10.4} {:>8.4} {:>9.4} {:>7.4} {:>7.4} {:>7}\n",
+                name,
+                r.documents,
+                f(StanceLabel::Threat),
+                f(StanceLabel::Accusation),
+                f(StanceLabel::Proposal),
+                r.micro.precision,
+                r.micro.recall,
+                r.micro.f1,
+                r.target_accuracy.map_or("-".into(), |t| format!("{t:.4}"))
+            ));
+        }
+    }
     if with_errors {
         s.push_str(&format!("\nErrors ({})\n", report.errors.len()));
         for e in &report.errors {
@@ -298,9 +356,34 @@ pub fn format_table(report: &StanceReport, backend: &str, with_errors: bool) -> 
     s
 }
 
-/// Several backends' reports side by side: F1 per label, micro P/R/F1, macro F1, target accuracy.
+/// Several backends' reports side by side: F1 per label, micro P/R/F1, macro F1, target
+/// accuracy; in all, then per source when there are several.
 pub fn format_comparison(reports: &[(String, &str, StanceReport)], documents: usize) -> String {
-    let mut out = format!("stance evaluation, {documents} documents\n\n");
+    let mut out = comparison_block(
+        reports,
+        &format!("stance evaluation, {documents} documents"),
+    );
+    let sources: Vec<&String> = reports
+        .first()
+        .map(|r| r.2.by_source.keys().collect())
+        .unwrap_or_default();
+    for source in sources {
+        let per: Vec<(String, &str, StanceReport)> = reports
+            .iter()
+            .filter_map(|(n, p, r)| r.by_source.get(source).map(|s| (n.clone(), *p, s.clone())))
+            .collect();
+        let docs = per.first().map_or(0, |r| r.2.documents);
+        out.push('\n');
+        out.push_str(&comparison_block(
+            &per,
+            &format!("source {source}, {docs} documents"),
+        ));
+    }
+    out
+}
+
+fn comparison_block(reports: &[(String, &str, StanceReport)], title: &str) -> String {
+    let mut out = format!("{title}\n\n");
     out.push_str(&format!("{:<18}", "backend"));
     for (name, produced, _) in reports {
         out.push_str(&format!("{:>16}", format!("{name} ({produced})")));
@@ -352,6 +435,7 @@ mod tests {
             id: "d".into(),
             text: "x".repeat(100),
             stances,
+            source: None,
         }
     }
 

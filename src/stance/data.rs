@@ -42,17 +42,12 @@ pub struct StandoffDoc {
     pub statements: Vec<StandoffStatement>,
 }
 
-/// Where the CoNLL-2003 files are: `$STANCE_CONLL`, else `../shared/data/conll2003`
-/// beside the current directory or beside the source tree.
+/// Where the CoNLL-2003 files are: `$STANCE_CONLL`, else `conll2003/` in the shared data.
 pub fn conll_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("STANCE_CONLL").filter(|v| !v.is_empty()) {
         return PathBuf::from(d);
     }
-    let here = PathBuf::from("../shared/data/conll2003");
-    if here.is_dir() {
-        return here;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/conll2003")
+    crate::stance::news::shared_data_dir().join("conll2003")
 }
 
 /// True when a JSON line is a stand-off record rather than a gold document with text.
@@ -154,24 +149,46 @@ fn gold_of(doc: &Document, r: &StandoffDoc, id: &str) -> Result<GoldDoc> {
         id: id.to_string(),
         text: dt.text,
         stances,
+        source: Some("conll".into()),
     })
 }
 
-/// Gold documents from either format: the guidelines' JSON Lines with text,
-/// or stand-off records joined with the CoNLL files (only `splits`, or all).
+/// Gold documents from any of the project's formats: the guidelines' JSON Lines
+/// with text, stand-off records on CoNLL-2003 joined with the CoNLL files (only
+/// `splits`, or all), or stand-off records on real news joined with the shared
+/// news data. Documents without a source of their own take the file's name.
 pub fn load_any(path: &Path, splits: &[&str]) -> Result<Vec<GoldDoc>> {
-    let first = std::fs::read_to_string(path)
-        .map_err(|source| StanceError::Io {
-            path: path.into(),
-            source,
-        })?
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .map(is_standoff_line)
-        .unwrap_or(false);
-    if first {
+    let content = std::fs::read_to_string(path).map_err(|source| StanceError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let first = content.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if is_standoff_line(first) {
         join(&load_standoff(path)?, &conll_dir(), splits)
+    } else if crate::stance::news::is_news_line(first) {
+        let mut corpus =
+            crate::stance::news::NewsCorpus::new(crate::stance::news::shared_data_dir());
+        crate::stance::news::load(path, &mut corpus)
     } else {
-        crate::eval::stance::load_gold(path)
+        let mut docs = crate::eval::stance::load_gold(path)?;
+        let name = source_name(path);
+        for d in docs.iter_mut().filter(|d| d.source.is_none()) {
+            d.source = Some(name.clone());
+        }
+        Ok(docs)
+    }
+}
+
+/// A short name for a gold file without sources of its own: its stem, or its folder's
+/// name when the stem only names a split (`data/samples/gold.jsonl` -> `samples`).
+fn source_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let generic = matches!(stem.as_str(), "gold" | "dev" | "train" | "tune" | "test");
+    match path.parent().and_then(|p| p.file_name()) {
+        Some(dir) if generic => dir.to_string_lossy().into_owned(),
+        _ => stem,
     }
 }

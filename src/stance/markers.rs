@@ -262,7 +262,8 @@ pub fn best_thresholds(
         for t in tenths.clone().map(|i| i as f32 / 10.0) {
             let (mut tp, mut fp, mut fn_) = (0, 0, 0);
             for (i, (p, e)) in probs.iter().zip(ex).enumerate() {
-                if e.mask[k] == 0.0 {
+                // Masked labels, and soft targets of ambiguous gold, are optional: never counted.
+                if e.mask[k] == 0.0 || (e.y[k] > 0.0 && e.y[k] < 1.0) {
                     continue;
                 }
                 match (fired(i, k) || p[k] >= t, e.y[k] > 0.5) {

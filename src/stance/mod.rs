@@ -4,6 +4,7 @@ pub mod data;
 pub mod lexicon;
 pub mod markers;
 pub mod model;
+pub mod news;
 pub mod rules;
 pub mod train;
 

@@ -48,8 +48,11 @@ pub struct StanceTrainOptions {
     pub target_epochs: usize,
     pub hidden: usize,
     pub seed: u64,
-    /// Share of training documents held back to choose the thresholds.
+    /// Share of training documents held back to choose the thresholds (when no
+    /// tuning documents are given).
     pub holdout: f64,
+    /// Target probability of a label whose gold statement is marked ambiguous.
+    pub ambiguous_target: f32,
     pub positive_weight: f64,
     /// Share of negative candidates the actor classifier sees per epoch.
     pub negatives: f64,
@@ -71,6 +74,7 @@ impl Default for StanceTrainOptions {
             hidden: 128,
             seed: 42,
             holdout: 0.15,
+            ambiguous_target: 0.5,
             positive_weight: 2.0,
             negatives: 0.4,
             reuse_actors: false,
@@ -85,6 +89,7 @@ impl Default for StanceTrainOptions {
 struct TargetExample {
     rows: Vec<Vec<f32>>,
     gold: usize,
+    doc: usize,
 }
 
 fn overlaps(a: CharSpan, b: (usize, usize)) -> bool {
@@ -101,7 +106,12 @@ struct Collected {
     state_dim: usize,
 }
 
-fn collect(docs: &[GoldDoc], tagger: &ModelTagger, log: &mut dyn FnMut(&str)) -> Result<Collected> {
+fn collect(
+    docs: &[GoldDoc],
+    tagger: &ModelTagger,
+    ambiguous_target: f32,
+    log: &mut dyn FnMut(&str),
+) -> Result<Collected> {
     let rules = RuleClassifier::default();
     let mut c = Collected {
         sentences: Vec::new(),
@@ -142,7 +152,9 @@ fn collect(docs: &[GoldDoc], tagger: &ModelTagger, log: &mut dyn FnMut(&str)) ->
                 if hits.iter().any(|&i| !g.stances[i].ambiguous) {
                     y[l] = 1.0;
                 } else if !hits.is_empty() {
-                    mask[l] = 0.0;
+                    // A soft target: learned from, but left out when thresholds are chosen.
+                    y[l] = ambiguous_target;
+                    mask[l] = if ambiguous_target > 0.0 { 1.0 } else { 0.0 };
                 }
                 for &i in &hits {
                     if std::mem::replace(&mut matched[i], true) {
@@ -163,6 +175,7 @@ fn collect(docs: &[GoldDoc], tagger: &ModelTagger, log: &mut dyn FnMut(&str)) ->
                                 .map(|&o| a.target_features(m, o, s, *label))
                                 .collect(),
                             gold,
+                            doc: d,
                         });
                     }
                 }
@@ -246,7 +259,8 @@ fn tune_vote(
 fn train_targets(
     opts: &StanceTrainOptions,
     state_dim: usize,
-    targets: &[TargetExample],
+    targets: &[&TargetExample],
+    held: &[&TargetExample],
     log: &mut dyn FnMut(&str),
 ) -> Result<VarMap> {
     let varmap = VarMap::new();
@@ -358,13 +372,34 @@ fn train_targets(
             ));
         }
     }
+    let mut right = 0;
+    for t in held {
+        let x =
+            Tensor::from_vec(t.rows.concat(), (t.rows.len(), dim), &Device::Cpu).map_err(err)?;
+        let best = head
+            .scores(&x)
+            .and_then(|s| s.argmax(0))
+            .and_then(|s| s.to_scalar::<u32>())
+            .map_err(err)?;
+        right += (best as usize == t.gold) as usize;
+    }
+    if !held.is_empty() {
+        log(&format!(
+            "target head: held-out accuracy {:.3} over {} statements (of those whose actor and target the entity model finds)",
+            right as f64 / held.len() as f64,
+            held.len()
+        ));
+    }
     Ok(varmap)
 }
 
 /// Trains the stance model into `opts.out` (`actors/`, `targets.safetensors`, `stance.json`).
+/// The `tune` documents choose the epoch, thresholds and floors and are never trained
+/// on; without them a random `opts.holdout` of the training documents is held back.
 pub fn train_stance(
     opts: &StanceTrainOptions,
     train: &[GoldDoc],
+    tune: &[GoldDoc],
     sources: Vec<String>,
     tagger: &ModelTagger,
     log: &mut dyn FnMut(&str),
@@ -374,16 +409,21 @@ pub fn train_stance(
         path: weights.clone(),
         source,
     })?;
-    let c = collect(train, tagger, log)?;
+    let all: Vec<GoldDoc> = train.iter().chain(tune).cloned().collect();
+    let c = collect(&all, tagger, opts.ambiguous_target, log)?;
     if c.examples.is_empty() {
         return Err(StanceError::ModelUnavailable(
             "no candidate actors in the training data".into(),
         ));
     }
     let mut rng = SplitMix64(opts.seed ^ 0xD0C5);
-    let held_docs: Vec<bool> = (0..train.len())
-        .map(|_| (rng.next_f32() as f64) < opts.holdout)
-        .collect();
+    let held_docs: Vec<bool> = if tune.is_empty() {
+        (0..train.len())
+            .map(|_| (rng.next_f32() as f64) < opts.holdout)
+            .collect()
+    } else {
+        (0..all.len()).map(|d| d >= train.len()).collect()
+    };
     let held = |d: usize| held_docs[d];
     let actors_dir = opts.out.join("actors");
     let marker_opts = MarkerTrainOptions {
@@ -438,7 +478,9 @@ pub fn train_stance(
         .collect();
     let (hybrid_thresholds, rules_floor, hybrid_f1) = tune_vote(&probs, &fired, &val_ex);
     log(&format!("hybrid (model, or rules not vetoed by the model): held-out micro F1 {hybrid_f1:.4} at model thresholds {hybrid_thresholds:?}, rules floors {rules_floor:?}"));
-    let varmap = train_targets(opts, c.state_dim, &c.targets, log)?;
+    let (held_targets, targets): (Vec<&TargetExample>, Vec<&TargetExample>) =
+        c.targets.iter().partition(|t| held(t.doc));
+    let varmap = train_targets(opts, c.state_dim, &targets, &held_targets, log)?;
     varmap
         .save(opts.out.join("targets.safetensors"))
         .map_err(err)?;
