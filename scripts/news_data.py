@@ -6,6 +6,7 @@ labels only: source, document id, character offsets, labels. This script shows d
 annotators, checks and converts their files, measures agreement and builds the splits.
 
   news_data.py sample                        draw the assignments (deterministic; ids only)
+  news_data.py sample-more --n N             more AllSides articles for a split, none already assigned
   news_data.py show SOURCE DOC...            documents with numbered sentences s0, s1, ...
   news_data.py todo ASSIGNMENT RAW           documents of an assignment not yet in RAW
   news_data.py check RAW...                  validate annotation files (every name found in its sentence)
@@ -503,6 +504,30 @@ def cmd_sample(a):
         print(f"{split}: {len(docs)} articles, {len(plv[split])} PLV sentences")
 
 
+def cmd_sample_more(a):
+    """More AllSides articles for one split, drawn as `sample` draws, leaving out every
+    article already assigned."""
+    rng = random.Random(SEED + a.round)
+    taken = set()
+    for path in glob.glob(os.path.join(NEWS, "assignments", "*.txt")):
+        taken.update(read_assignment(path))
+    pool = []
+    for r in sorted(allsides_rows().values(), key=lambda r: r["ID"]):
+        n = words(allsides_text(r))
+        if (MIN_WORDS <= n <= MAX_WORDS and ("allsides", r["ID"]) not in taken
+                and split_of((r["date"] or "nodate", r["topic"])) == (a.pool or a.split)
+                and (not a.topic or r["topic"] == a.topic)):
+            pool.append(r)
+    pick = weighted_sample(pool, lambda r: TOPIC_WEIGHT.get(r["topic"], 1.0), a.n, rng,
+                           cap_key=lambda r: r["source"], cap=max(1, int(OUTLET_CAP * a.n)))
+    path = os.path.join(NEWS, "assignments", f"{a.split}-articles-r{a.round}.txt")
+    with open(path, "w") as f:
+        f.write(f"# {a.split}, round {a.round}: {len(pick)} more articles (scripts/news_data.py sample-more)\n")
+        for r in pick:
+            f.write(f"allsides\t{r['ID']}\n")
+    print(f"{path}: {len(pick)} articles")
+
+
 def cmd_batches(a):
     """Cuts an assignment into numbered batch files of about --words words."""
     docs = read_assignment(a.assignment)
@@ -624,13 +649,17 @@ def main():
     m.add_argument("--annotator", default="adjudicated")
     b = sub.add_parser("batches"); b.add_argument("assignment"); b.add_argument("--words", type=int, default=20000)
     b.add_argument("--max-docs", type=int, default=40)
+    sm = sub.add_parser("sample-more"); sm.add_argument("--split", default="train"); sm.add_argument("--n", type=int, required=True)
+    sm.add_argument("--round", type=int, default=2)
+    sm.add_argument("--topic", help="only this AllSides topic")
+    sm.add_argument("--pool", help="draw from this split's story groups (default: --split)")
     sub.add_parser("build")
     st = sub.add_parser("stats"); st.add_argument("files", nargs="+")
     pm = sub.add_parser("plv-map"); pm.add_argument("files", nargs="+")
     a = p.parse_args()
     cmds = {"sample": cmd_sample, "show": cmd_show, "todo": cmd_todo, "check": cmd_check,
             "agreement": cmd_agreement, "diff": cmd_diff, "batches": cmd_batches, "build": cmd_build,
-            "stats": cmd_stats, "plv-map": cmd_plv_map, "merge": cmd_merge}
+            "stats": cmd_stats, "plv-map": cmd_plv_map, "merge": cmd_merge, "sample-more": cmd_sample_more}
     try:
         cmds[a.cmd](a)
     except ValueError as e:
