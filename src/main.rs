@@ -190,6 +190,17 @@ struct TrainStanceArgs {
     /// Loss weight of positive examples.
     #[arg(long, default_value_t = 2.0)]
     positive_weight: f64,
+    /// How the actor classifier reads candidates: one encoder pass per candidate, or one per
+    /// sentence with every candidate marked (several times cheaper).
+    #[arg(long, value_enum, default_value_t = stance::stance::markers::MarkerLayout::Candidate)]
+    layout: stance::stance::markers::MarkerLayout,
+    /// With the sentence layout, do not train the actor classifier's own target scorer
+    /// (targets then come from the separate head over the entity model's states).
+    #[arg(long)]
+    no_pair_targets: bool,
+    /// Weight of the target scorer's loss beside the labels' loss.
+    #[arg(long, default_value_t = 1.0)]
+    target_weight: f64,
     /// Worker threads.
     #[arg(long)]
     threads: Option<usize>,
@@ -676,6 +687,9 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
         seed: args.seed,
         holdout: args.holdout,
         ambiguous_target: args.ambiguous_target,
+        layout: args.layout,
+        pair_targets: !args.no_pair_targets,
+        target_weight: args.target_weight,
         positive_weight: args.positive_weight,
         negatives: args.negatives,
         reuse_actors: args.reuse_actors,

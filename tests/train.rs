@@ -429,3 +429,81 @@ fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() 
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_sentence_layout_reads_a_sentence_once_and_agrees_with_single_candidates() {
+    use stance::stance::markers::{mention_range, Candidate, MarkerModel};
+    let (tmp, base) = base();
+    let ner = tmp.path().join("ner");
+    train_ner(
+        &TrainOptions {
+            epochs: 60,
+            ..options(&base, &ner)
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let gold = stance_gold(tmp.path());
+    let out = tmp.path().join("sentence");
+    stance()
+        .args(["train", "stance", "--ner-model"])
+        .arg(&ner)
+        .arg("--out")
+        .arg(&out)
+        .arg("--train")
+        .arg(&gold)
+        .arg("--tune")
+        .arg(&gold)
+        .args(["--epochs", "2", "--batch-size", "4", "--target-epochs", "2"])
+        .args(["--layout", "sentence", "--threads", "1"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("Sentence layout"))
+        .stderr(predicates::str::contains("6 tuning documents"));
+    let actors = out.join("actors");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(actors.join("stance_markers.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["layout"], "sentence");
+    assert_eq!(config["pair_targets"], true);
+    let model = MarkerModel::load(&actors).unwrap();
+    let texts = [
+        "Berlin and Paris accused Kerry of fraud.",
+        "Kerry warned Russia on Monday.",
+    ];
+    let tokens: Vec<_> = texts
+        .iter()
+        .map(|t| model.text.encode(t, Span::new(0, t.len())).unwrap())
+        .collect();
+    let names: [&[&str]; 2] = [&["Berlin", "Paris", "Kerry"], &["Kerry", "Russia"]];
+    let mut cands = Vec::new();
+    for (k, (t, ns)) in texts.iter().zip(names).enumerate() {
+        for n in ns {
+            let at = t.find(n).unwrap();
+            let mention = mention_range(&tokens[k], Span::new(at, at + n.len())).unwrap();
+            cands.push(Candidate {
+                tokens: &tokens[k],
+                mention,
+            });
+        }
+    }
+    // Each sentence is one encoder row with all its candidates marked.
+    assert_eq!(model.groups(&cands), vec![vec![0, 1, 2], vec![3, 4]]);
+    // Batching and workers change nothing.
+    let one = model.probabilities(&cands, 1, 1).unwrap();
+    let many = model.probabilities(&cands, 8, 2).unwrap();
+    for (a, b) in one.iter().zip(&many) {
+        for k in 0..3 {
+            assert!((a[k] - b[k]).abs() < 1e-4, "{one:?} vs {many:?}");
+        }
+    }
+    // A candidate read alone is what the candidate layout reads.
+    let alone = model.probabilities(&cands[2..3], 1, 1).unwrap();
+    let mut single = model;
+    single.config.layout = stance::stance::markers::MarkerLayout::Candidate;
+    let reference = single.probabilities(&cands[2..3], 1, 1).unwrap();
+    assert_eq!(alone, reference);
+    // Marking the other candidates changes what a candidate reads.
+    let separately = single.probabilities(&cands, 1, 1).unwrap();
+    assert_ne!(separately[0], one[0]);
+}

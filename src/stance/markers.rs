@@ -34,6 +34,133 @@ pub const MAX_PIECE: usize = 126;
 /// Name of the head's weights.
 const HEAD: &str = "actor_head";
 
+/// Name of the pair head's weights (the target scorer trained with the sentence layout).
+const PAIR: &str = "pair_head";
+
+/// Pair features besides the three state blocks: the label (one-hot), "no target",
+/// the option standing after the actor, and their distance.
+pub const PAIR_EXTRA: usize = 6;
+
+/// Hidden width of the pair head.
+const PAIR_HIDDEN: usize = 128;
+
+/// Scores (actor, option) pairs from the actor classifier's own marker states: the
+/// encoder that decides who acts also reads whom at, in the same pass.
+#[derive(Debug, Clone)]
+pub struct PairHead {
+    /// The state that stands for "no target".
+    none: Tensor,
+    hidden: Dense,
+    out: Dense,
+}
+
+impl PairHead {
+    pub fn build(h: usize, vb: VarBuilder) -> candle_core::Result<PairHead> {
+        Ok(PairHead {
+            none: vb.get(h, "none")?,
+            hidden: dense(3 * h + PAIR_EXTRA, PAIR_HIDDEN, vb.pp("hidden"))?,
+            out: dense(PAIR_HIDDEN, 1, vb.pp("out"))?,
+        })
+    }
+
+    /// One score per query, given the marker states `[n, h]` of `cands`.
+    pub fn scores(
+        &self,
+        cands: &[Candidate],
+        states: &Tensor,
+        queries: &[PairQuery],
+    ) -> candle_core::Result<Tensor> {
+        let dev = Device::Cpu;
+        let n = states.dim(0)?;
+        let all = Tensor::cat(&[states, &self.none.unsqueeze(0)?], 0)?;
+        let index = |f: &dyn Fn(&PairQuery) -> usize| {
+            Tensor::from_vec(
+                queries.iter().map(|q| f(q) as u32).collect::<Vec<_>>(),
+                queries.len(),
+                &dev,
+            )
+        };
+        let a = all.index_select(&index(&|q| q.actor)?, 0)?;
+        let o = all.index_select(&index(&|q| q.option.unwrap_or(n))?, 0)?;
+        let mut extra = Vec::with_capacity(queries.len() * PAIR_EXTRA);
+        for q in queries {
+            let mut onehot = [0f32; 3];
+            onehot[q.label] = 1.0;
+            extra.extend(onehot);
+            match q.option {
+                None => extra.extend([1.0, 0.0, 0.0]),
+                Some(k) => {
+                    let (at, to) = (cands[q.actor].mention.start, cands[k].mention.start);
+                    extra.push(0.0);
+                    extra.push(if to > at { 1.0 } else { 0.0 });
+                    extra.push(((to as f32 - at as f32).abs() / 32.0).min(4.0));
+                }
+            }
+        }
+        let extra = Tensor::from_vec(extra, (queries.len(), PAIR_EXTRA), &dev)?;
+        let x = Tensor::cat(&[&a, &o, &(&a * &o)?, &extra], 1)?;
+        self.out
+            .forward(&self.hidden.forward(&x)?.gelu_erf()?)?
+            .squeeze(D::Minus1)
+    }
+
+    /// The best option of each choice (index into its options).
+    pub fn choose(
+        &self,
+        cands: &[Candidate],
+        states: &Tensor,
+        choices: &[TargetChoice],
+    ) -> candle_core::Result<Vec<usize>> {
+        let queries: Vec<PairQuery> = choices.iter().flat_map(|c| c.queries()).collect();
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let scores = self.scores(cands, states, &queries)?.to_vec1::<f32>()?;
+        let mut out = Vec::with_capacity(choices.len());
+        let mut at = 0;
+        for c in choices {
+            let s = &scores[at..at + c.options.len()];
+            at += c.options.len();
+            let best = s
+                .iter()
+                .enumerate()
+                .max_by(|x, y| x.1.partial_cmp(y.1).unwrap_or(std::cmp::Ordering::Equal))
+                .map_or(0, |(i, _)| i);
+            out.push(best);
+        }
+        Ok(out)
+    }
+}
+
+/// One (actor, option) pair to score: candidate indices and a label index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairQuery {
+    pub actor: usize,
+    /// A candidate, or `None` for "no target".
+    pub option: Option<usize>,
+    pub label: usize,
+}
+
+/// A statement's target to choose: its actor and label, the options (candidate
+/// indices, `None` for no target) and, in training, the gold option.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetChoice {
+    pub actor: usize,
+    pub label: usize,
+    pub options: Vec<Option<usize>>,
+    pub gold: usize,
+}
+
+impl TargetChoice {
+    fn queries(&self) -> impl Iterator<Item = PairQuery> + '_ {
+        self.options.iter().map(move |&option| PairQuery {
+            actor: self.actor,
+            option,
+            label: self.label,
+        })
+    }
+}
+
 /// What `stance_markers.json` records next to the weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MarkerConfig {
@@ -44,12 +171,35 @@ pub struct MarkerConfig {
     pub epochs: usize,
     #[serde(default)]
     pub trained_on: Vec<String>,
+    /// How candidates are read: alone, or every candidate of a sentence in one pass.
+    #[serde(default)]
+    pub layout: MarkerLayout,
+    /// Whether `pair_head.*` scores targets from the classifier's own states.
+    #[serde(default)]
+    pub pair_targets: bool,
+    /// Held-out accuracy of the pair head's targets (over gold statements).
+    #[serde(default)]
+    pub heldout_target_accuracy: f64,
+}
+
+/// How the actor classifier reads its candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkerLayout {
+    /// One encoder pass per candidate, its mention alone marked.
+    #[default]
+    Candidate,
+    /// One encoder pass per sentence, every candidate mention marked; each is
+    /// classified from its own opening marker.
+    Sentence,
 }
 
 /// The encoder plus the actor head.
 pub struct MarkerModel {
     pub model: TokenClassifier,
     pub head: Dense,
+    /// The target scorer, when the model was trained with one.
+    pub pair: Option<PairHead>,
     pub text: TextEncoder,
     open: u32,
     close: u32,
@@ -99,12 +249,21 @@ impl MarkerModel {
         .map_err(|e| bad(e.to_string()))?;
         let head = dense(2 * ck.config.hidden_size, 3, vb.pp(HEAD))
             .map_err(|e| bad(format!("{HEAD}: {e}")))?;
+        let pair = if config.pair_targets {
+            Some(
+                PairHead::build(ck.config.hidden_size, vb.pp(PAIR))
+                    .map_err(|e| bad(format!("{PAIR}: {e}")))?,
+            )
+        } else {
+            None
+        };
         let tokenizer = load_tokenizer(&ck.tokenizer, ck.config.vocab_size)?;
         let text = TextEncoder::new(tokenizer, ck.config.pad_token_id as u32)?;
         let (open, close) = marker_ids(&text, &ck.tokenizer)?;
         Ok(MarkerModel {
             model,
             head,
+            pair,
             text,
             open,
             close,
@@ -112,92 +271,223 @@ impl MarkerModel {
         })
     }
 
-    /// The ids, shapes and opening-marker position of one candidate's input.
-    fn input(&self, c: &Candidate) -> (Vec<u32>, Vec<u32>, usize) {
-        let n = c.tokens.len();
-        // A window of at most MAX_PIECE tokens that keeps the mention near its middle.
-        let (start, end) = if n <= MAX_PIECE {
-            (0, n)
-        } else {
-            let centre = (c.mention.start + c.mention.end) / 2;
-            let start = centre.saturating_sub(MAX_PIECE / 2).min(n - MAX_PIECE);
-            (start, start + MAX_PIECE)
+    /// The ids, shapes and opening-marker positions of one input: a sentence's
+    /// tokens with markers around each of `mentions` (ranges in order, not
+    /// overlapping). One mention in a long sentence reads a window of at most
+    /// [`MAX_PIECE`] tokens that keeps it near the middle; several mentions read the
+    /// whole sentence (see [`MarkerModel::groups`]).
+    fn input(
+        &self,
+        tokens: &Tokens,
+        mentions: &[Range<usize>],
+    ) -> (Vec<u32>, Vec<u32>, Vec<usize>) {
+        let n = tokens.len();
+        let (start, end) = match mentions {
+            [m] if n > MAX_PIECE => {
+                let centre = (m.start + m.end) / 2;
+                let start = centre.saturating_sub(MAX_PIECE / 2).min(n - MAX_PIECE);
+                (start, start + MAX_PIECE)
+            }
+            _ => (0, n),
         };
         let mut ids = vec![self.text.cls];
         let mut shapes = vec![SHAPE_OTHER];
-        let mut marker = 0;
+        let mut markers = vec![0; mentions.len()];
         for t in start..end {
-            if t == c.mention.start {
-                marker = ids.len();
-                ids.push(self.open);
-                shapes.push(SHAPE_OTHER);
+            for (k, m) in mentions.iter().enumerate() {
+                if t == m.start {
+                    markers[k] = ids.len();
+                    ids.push(self.open);
+                    shapes.push(SHAPE_OTHER);
+                }
             }
-            ids.push(c.tokens.ids[t]);
-            shapes.push(c.tokens.shapes[t]);
-            if t + 1 == c.mention.end {
+            ids.push(tokens.ids[t]);
+            shapes.push(tokens.shapes[t]);
+            if mentions.iter().any(|m| t + 1 == m.end) {
                 ids.push(self.close);
                 shapes.push(SHAPE_OTHER);
             }
         }
         ids.push(self.text.sep);
         shapes.push(SHAPE_OTHER);
-        (ids, shapes, marker)
+        (ids, shapes, markers)
     }
 
-    /// Label logits `[n, 3]` of a batch of candidates.
+    /// Candidates read together, by index. With [`MarkerLayout::Candidate`] each
+    /// is read alone; with [`MarkerLayout::Sentence`] a run of consecutive
+    /// candidates of one sentence is read in one pass with all of them marked,
+    /// when the sentence fits and the mentions do not overlap.
+    pub fn groups(&self, cands: &[Candidate]) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let same = |a: &Candidate, b: &Candidate| std::ptr::eq(a.tokens, b.tokens);
+        let mut i = 0;
+        while i < cands.len() {
+            let mut j = i + 1;
+            if self.config.layout == MarkerLayout::Sentence {
+                while j < cands.len() && same(&cands[i], &cands[j]) {
+                    j += 1;
+                }
+            }
+            let run: Vec<usize> = (i..j).collect();
+            let fits = cands[i].tokens.len() + 2 * run.len() <= MAX_PIECE + 2;
+            let apart = run
+                .windows(2)
+                .all(|w| cands[w[0]].mention.end <= cands[w[1]].mention.start);
+            if run.len() > 1 && fits && apart {
+                out.push(run);
+            } else {
+                out.extend(run.into_iter().map(|k| vec![k]));
+            }
+            i = j;
+        }
+        out
+    }
+
+    /// Label logits `[n, 3]` of a batch of candidates, in their order.
     pub fn logits(&self, cands: &[Candidate], mode: &mut Mode) -> candle_core::Result<Tensor> {
-        let inputs: Vec<(Vec<u32>, Vec<u32>, usize)> =
-            cands.iter().map(|c| self.input(c)).collect();
+        Ok(self.forward(cands, mode)?.0)
+    }
+
+    /// Label logits `[n, 3]` and opening-marker states `[n, h]` of a batch of
+    /// candidates, in their order.
+    pub fn forward(
+        &self,
+        cands: &[Candidate],
+        mode: &mut Mode,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let groups = self.groups(cands);
+        let (logits, states) = self.logits_of_groups(cands, &groups, mode)?;
+        let order: Vec<usize> = groups.iter().flatten().copied().collect();
+        if order.windows(2).all(|w| w[0] < w[1]) {
+            return Ok((logits, states));
+        }
+        let mut inverse = vec![0u32; order.len()];
+        for (row, &k) in order.iter().enumerate() {
+            inverse[k] = row as u32;
+        }
+        let n = inverse.len();
+        let inverse = Tensor::from_vec(inverse, n, &Device::Cpu)?;
+        Ok((
+            logits.index_select(&inverse, 0)?,
+            states.index_select(&inverse, 0)?,
+        ))
+    }
+
+    /// Logits and marker states of the candidates of `groups` (each group one
+    /// encoder row), one row per candidate in the order the groups list them.
+    fn logits_of_groups(
+        &self,
+        cands: &[Candidate],
+        groups: &[Vec<usize>],
+        mode: &mut Mode,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let inputs: Vec<(Vec<u32>, Vec<u32>, Vec<usize>)> = groups
+            .iter()
+            .map(|g| {
+                let mentions: Vec<Range<usize>> =
+                    g.iter().map(|&k| cands[k].mention.clone()).collect();
+                self.input(cands[g[0]].tokens, &mentions)
+            })
+            .collect();
         let len = inputs.iter().map(|i| i.0.len()).max().unwrap_or(2);
         let (mut ids, mut mask, mut shapes, mut pos) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (r, (i, s, m)) in inputs.iter().enumerate() {
+        for (r, (i, s, markers)) in inputs.iter().enumerate() {
             ids.extend_from_slice(i);
             ids.extend(std::iter::repeat_n(self.text.pad, len - i.len()));
             mask.extend(std::iter::repeat_n(1u32, i.len()));
             mask.extend(std::iter::repeat_n(0u32, len - i.len()));
             shapes.extend_from_slice(s);
             shapes.extend(std::iter::repeat_n(SHAPE_OTHER, len - i.len()));
-            pos.push((r * len) as u32);
-            pos.push((r * len + m) as u32);
+            for m in markers {
+                pos.push((r * len) as u32);
+                pos.push((r * len + m) as u32);
+            }
         }
-        let b = cands.len();
+        let rows = groups.len();
+        let n = pos.len() / 2;
         let dev = Device::Cpu;
-        let ids = Tensor::from_vec(ids, (b, len), &dev)?;
-        let mask = Tensor::from_vec(mask, (b, len), &dev)?;
-        let shapes = Tensor::from_vec(shapes, (b, len), &dev)?;
+        let ids = Tensor::from_vec(ids, (rows, len), &dev)?;
+        let mask = Tensor::from_vec(mask, (rows, len), &dev)?;
+        let shapes = Tensor::from_vec(shapes, (rows, len), &dev)?;
         let hidden =
             self.model
                 .encoder
                 .forward(&ids, &mask, self.model.casing.then_some(&shapes), mode)?;
         let h = hidden.dim(D::Minus1)?;
         let picked = hidden
-            .reshape((b * len, h))?
-            .index_select(&Tensor::from_vec(pos, 2 * b, &dev)?, 0)?;
-        self.head.forward(&picked.reshape((b, 2 * h))?)
+            .reshape((rows * len, h))?
+            .index_select(&Tensor::from_vec(pos, 2 * n, &dev)?, 0)?;
+        let pairs = picked.reshape((n, 2 * h))?;
+        let states = pairs.narrow(1, h, h)?;
+        Ok((self.head.forward(&pairs)?, states))
     }
 
-    /// Probabilities `[threat, accusation, proposal]` of each candidate, in batches over worker threads.
+    /// Probabilities `[threat, accusation, proposal]` of each candidate, in batches
+    /// (of encoder rows) over worker threads.
     pub fn probabilities(
         &self,
         cands: &[Candidate],
         batch: usize,
         workers: usize,
     ) -> Result<Vec<[f32; 3]>> {
-        let lengths: Vec<usize> = cands.iter().map(|c| c.tokens.len()).collect();
-        threads::map_batches(&lengths, batch, workers, |b| {
-            let cs: Vec<Candidate> = b
+        Ok(self.read(cands, batch, workers, false)?.0)
+    }
+
+    /// Probabilities of each candidate and, with `states`, its marker state `[n, h]`
+    /// (for the pair head).
+    pub fn read(
+        &self,
+        cands: &[Candidate],
+        batch: usize,
+        workers: usize,
+        states: bool,
+    ) -> Result<(Vec<[f32; 3]>, Option<Tensor>)> {
+        let groups = self.groups(cands);
+        let lengths: Vec<usize> = groups
+            .iter()
+            .map(|g| cands[g[0]].tokens.len() + 2 * g.len())
+            .collect();
+        type Read = (Vec<[f32; 3]>, Option<Tensor>);
+        let per_group: Vec<Read> = threads::map_batches(&lengths, batch, workers, |b| {
+            let chosen: Vec<Vec<usize>> = b.iter().map(|&g| groups[g].clone()).collect();
+            let (z, st) = self.logits_of_groups(cands, &chosen, &mut Mode::Infer)?;
+            let probs = candle_nn::ops::sigmoid(&z)?.to_vec2::<f32>()?;
+            // Rows come in the order of `chosen`'s candidates; split them per group.
+            let mut rows = probs.into_iter().map(|p| [p[0], p[1], p[2]]);
+            let mut at = 0;
+            chosen
                 .iter()
-                .map(|&i| Candidate {
-                    tokens: cands[i].tokens,
-                    mention: cands[i].mention.clone(),
+                .map(|g| {
+                    let p: Vec<[f32; 3]> = rows.by_ref().take(g.len()).collect();
+                    let s = if states {
+                        Some(st.narrow(0, at, g.len())?)
+                    } else {
+                        None
+                    };
+                    at += g.len();
+                    Ok((p, s))
                 })
-                .collect();
-            let probs =
-                candle_nn::ops::sigmoid(&self.logits(&cs, &mut Mode::Infer)?)?.to_vec2::<f32>()?;
-            Ok(probs.into_iter().map(|p| [p[0], p[1], p[2]]).collect())
+                .collect::<candle_core::Result<Vec<Read>>>()
         })
-        .map_err(err)
+        .map_err(err)?;
+        let mut probs = vec![[0f32; 3]; cands.len()];
+        let mut rows: Vec<Option<Tensor>> = vec![None; cands.len()];
+        for (g, (p, st)) in groups.iter().zip(per_group) {
+            for (k, (&c, pc)) in g.iter().zip(p).enumerate() {
+                probs[c] = pc;
+                if let Some(st) = &st {
+                    rows[c] = Some(st.get(k).map_err(err)?);
+                }
+            }
+        }
+        let states = if states && !cands.is_empty() {
+            let rows: Vec<Tensor> = rows.into_iter().flatten().collect();
+            Some(Tensor::stack(&rows, 0).map_err(err)?)
+        } else {
+            None
+        };
+        Ok((probs, states))
     }
 }
 
@@ -211,6 +501,11 @@ pub fn mention_range(tokens: &Tokens, span: Span) -> Option<Range<usize>> {
 /// A training candidate: its sentence's tokens (by index), mention range and labels.
 pub struct Example {
     pub sentence: usize,
+    /// Position among the candidates of its sentence.
+    pub slot: usize,
+    /// Gold targets of this candidate's statements: (label index, the options as
+    /// slots of the same sentence or `None` for no target, the gold option).
+    pub targets: Vec<(usize, Vec<Option<usize>>, usize)>,
     pub mention: Range<usize>,
     pub y: [f32; 3],
     pub mask: [f32; 3],
@@ -230,6 +525,57 @@ pub struct MarkerTrainOptions {
     pub seed: u64,
     pub threads: usize,
     pub progress: bool,
+    pub layout: MarkerLayout,
+    /// Train a pair head for targets on the classifier's states (sentence layout only).
+    pub pair_targets: bool,
+    /// Weight of the pair head's loss beside the labels' loss.
+    pub target_weight: f64,
+}
+
+/// The target choices of `examples` (in their order) over candidate indices: each
+/// example's options are looked up among the examples of its sentence.
+fn choices_of(examples: &[&Example]) -> Vec<TargetChoice> {
+    let mut at = std::collections::HashMap::new();
+    for (i, e) in examples.iter().enumerate() {
+        at.insert((e.sentence, e.slot), i);
+    }
+    let mut out = Vec::new();
+    for (i, e) in examples.iter().enumerate() {
+        for (label, options, gold) in &e.targets {
+            let mapped: Option<Vec<Option<usize>>> = options
+                .iter()
+                .map(|o| match o {
+                    None => Some(None),
+                    Some(slot) => at.get(&(e.sentence, *slot)).map(|&k| Some(k)),
+                })
+                .collect();
+            if let Some(options) = mapped {
+                out.push(TargetChoice {
+                    actor: i,
+                    label: *label,
+                    options,
+                    gold: *gold,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Share of `choices` whose best option is the gold one.
+pub fn target_accuracy(
+    pair: &PairHead,
+    cands: &[Candidate],
+    states: &Tensor,
+    choices: &[TargetChoice],
+) -> candle_core::Result<f64> {
+    let best = pair.choose(cands, states, choices)?;
+    let right = best
+        .iter()
+        .zip(choices)
+        .filter(|(b, c)| **b == c.gold)
+        .count();
+    Ok(right as f64 / choices.len().max(1) as f64)
 }
 
 fn softplus(z: &Tensor) -> candle_core::Result<Tensor> {
@@ -313,22 +659,39 @@ pub fn train_markers(
         Trainable::from_weights(&base, &labels, ck.config.stance_casing, true, opts.seed)?;
     let vb = VarBuilder::from_varmap(&trainable.varmap, DType::F32, &Device::Cpu);
     let head = dense(2 * ck.config.hidden_size, 3, vb.pp(HEAD)).map_err(err)?;
+    let pair_targets = opts.pair_targets && opts.layout == MarkerLayout::Sentence;
+    let pair = if pair_targets {
+        Some(PairHead::build(ck.config.hidden_size, vb.pp(PAIR)).map_err(err)?)
+    } else {
+        None
+    };
     let mut rng = SplitMix64(opts.seed ^ 0xAC70);
     {
+        // New heads: weights from N(0, 0.02), biases at zero, in a fixed order.
         let vars = trainable.varmap.data().lock().expect("varmap lock");
-        let w = &vars[&format!("{HEAD}.weight")];
-        let values: Vec<f32> = (0..w.elem_count())
-            .map(|_| rng.next_normal() * 0.02)
+        let mut names: Vec<&String> = vars
+            .keys()
+            .filter(|k| k.starts_with(HEAD) || k.starts_with(PAIR))
             .collect();
-        w.set(&Tensor::from_vec(values, w.shape(), &Device::Cpu).map_err(err)?)
-            .map_err(err)?;
-        let b = &vars[&format!("{HEAD}.bias")];
-        b.set(&b.zeros_like().map_err(err)?).map_err(err)?;
+        names.sort();
+        for name in names {
+            let v = &vars[name];
+            if name.ends_with("bias") {
+                v.set(&v.zeros_like().map_err(err)?).map_err(err)?;
+            } else {
+                let values: Vec<f32> = (0..v.elem_count())
+                    .map(|_| rng.next_normal() * 0.02)
+                    .collect();
+                v.set(&Tensor::from_vec(values, v.shape(), &Device::Cpu).map_err(err)?)
+                    .map_err(err)?;
+            }
+        }
     }
     let (open, close) = marker_ids(&trainable.encoder, &ck.tokenizer)?;
     let mut model = MarkerModel {
         model: trainable.model.clone(),
         head,
+        pair,
         text: trainable.encoder.clone(),
         open,
         close,
@@ -337,6 +700,9 @@ pub fn train_markers(
             heldout_f1: 0.0,
             epochs: opts.epochs,
             trained_on: sources,
+            layout: opts.layout,
+            pair_targets,
+            heldout_target_accuracy: 0.0,
         },
     };
     let vars = trainable.named_vars();
@@ -349,19 +715,34 @@ pub fn train_markers(
     )
     .map_err(err)?;
     optimizer.scale_lr(HEAD, 20.0);
+    optimizer.scale_lr(PAIR, 20.0);
     let train: Vec<&Example> = examples.iter().filter(|e| !held(e.doc)).collect();
     let val: Vec<&Example> = examples.iter().filter(|e| held(e.doc)).collect();
-    let positives: Vec<usize> = (0..train.len())
-        .filter(|&i| train[i].y.iter().any(|v| *v > 0.5))
-        .collect();
-    let negatives: Vec<usize> = (0..train.len())
-        .filter(|&i| train[i].y.iter().all(|v| *v < 0.5))
-        .collect();
+    // The unit of sampling: a candidate, or with the sentence layout every candidate
+    // of a sentence (read in one pass). A unit with any positive label is positive.
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for (i, e) in train.iter().enumerate() {
+        match units.last_mut() {
+            Some(u)
+                if opts.layout == MarkerLayout::Sentence && train[u[0]].sentence == e.sentence =>
+            {
+                u.push(i)
+            }
+            _ => units.push(vec![i]),
+        }
+    }
+    let positive = |u: &Vec<usize>| u.iter().any(|&i| train[i].y.iter().any(|v| *v > 0.0));
+    let positives: Vec<usize> = (0..units.len()).filter(|&u| positive(&units[u])).collect();
+    let negatives: Vec<usize> = (0..units.len()).filter(|&u| !positive(&units[u])).collect();
+    let per_unit = train.len() as f64 / units.len().max(1) as f64;
     let per_epoch = positives.len() + (negatives.len() as f64 * opts.negatives) as usize;
-    let steps = per_epoch.div_ceil(opts.batch_size) * opts.epochs;
+    let unit_batch = ((opts.batch_size as f64 / per_unit).round() as usize).max(1);
+    let steps = per_epoch.div_ceil(unit_batch) * opts.epochs;
     log(&format!(
-        "actor classifier: {} training candidates ({} positive), {} held out; {} steps",
+        "actor classifier ({:?} layout): {} training candidates in {} units ({} positive), {} held out; {} steps",
+        opts.layout,
         train.len(),
+        units.len(),
         positives.len(),
         val.len(),
         steps
@@ -381,12 +762,11 @@ pub fn train_markers(
                 .filter(|_| (rng.next_f32() as f64) < opts.negatives),
         );
         rng.shuffle(&mut chosen);
-        let pool = opts.batch_size * 32;
+        let pool = unit_batch * 32;
         for chunk in chosen.chunks_mut(pool) {
-            chunk.sort_by_key(|&i| sentences[train[i].sentence].len());
+            chunk.sort_by_key(|&u| sentences[train[units[u][0]].sentence].len());
         }
-        let mut batches: Vec<Vec<usize>> =
-            chosen.chunks(opts.batch_size).map(|c| c.to_vec()).collect();
+        let mut batches: Vec<Vec<usize>> = chosen.chunks(unit_batch).map(|c| c.to_vec()).collect();
         rng.shuffle(&mut batches);
         let bar = crate::model::train::progress_bar(
             opts.progress,
@@ -396,20 +776,31 @@ pub fn train_markers(
         );
         let mut loss_sum = 0.0;
         for b in &batches {
-            let shards: Vec<&[usize]> = b.chunks(b.len().div_ceil(opts.threads.max(1))).collect();
-            let denom: f32 = b
+            // Shards of whole units, one per thread; each shard is a list of candidates.
+            let shards: Vec<Vec<usize>> = b
+                .chunks(b.len().div_ceil(opts.threads.max(1)))
+                .map(|us| us.iter().flat_map(|&u| units[u].iter().copied()).collect())
+                .collect();
+            let shards: Vec<&[usize]> = shards.iter().map(|s| s.as_slice()).collect();
+            let denom: f32 = shards
                 .iter()
+                .flat_map(|s| s.iter())
                 .map(|&i| train[i].mask.iter().sum::<f32>())
                 .sum::<f32>()
                 .max(1.0);
             let seed = opts.seed.wrapping_mul(0x9E37) ^ step as u64;
             let m = &model;
+            let choices_in_batch: usize = shards
+                .iter()
+                .map(|sh| sh.iter().map(|&i| train[i].targets.len()).sum::<usize>())
+                .sum::<usize>()
+                .max(1);
             let (loss, grads) = sharded_gradients(&shards, &vars, |shard| {
                 let cs: Vec<Candidate> = shard.iter().map(|&i| cand(train[i])).collect();
                 let mut mode = Mode::Train {
                     seed: seed ^ shard[0] as u64,
                 };
-                let z = m.logits(&cs, &mut mode)?;
+                let (z, states) = m.forward(&cs, &mut mode)?;
                 let n = shard.len();
                 let y = Tensor::from_vec(
                     shard.iter().flat_map(|&i| train[i].y).collect::<Vec<f32>>(),
@@ -426,7 +817,45 @@ pub fn train_markers(
                 )?;
                 let pos = ((&y * opts.positive_weight)? * softplus(&z.neg()?)?)?;
                 let neg = ((1.0 - &y)? * softplus(&z)?)?;
-                ((pos + neg)? * mk)?.sum_all()? / denom as f64
+                let labels = (((pos + neg)? * mk)?.sum_all()? / denom as f64)?;
+                let Some(pair) = &m.pair else {
+                    return Ok(labels);
+                };
+                let ex: Vec<&Example> = shard.iter().map(|&i| train[i]).collect();
+                let choices = choices_of(&ex);
+                if choices.is_empty() {
+                    return Ok(labels);
+                }
+                // Softmax over each statement's options; padded options score -1e9.
+                let queries: Vec<PairQuery> = choices.iter().flat_map(|c| c.queries()).collect();
+                let scores = pair.scores(&cs, &states, &queries)?;
+                let widest = choices.iter().map(|c| c.options.len()).max().unwrap_or(1);
+                let (mut index, mut pad, mut gold) = (Vec::new(), Vec::new(), Vec::new());
+                let mut at = 0u32;
+                for c in &choices {
+                    for k in 0..widest {
+                        if k < c.options.len() {
+                            index.push(at + k as u32);
+                            pad.push(0f32);
+                        } else {
+                            index.push(0);
+                            pad.push(-1e9);
+                        }
+                    }
+                    at += c.options.len() as u32;
+                    gold.push(c.gold as u32);
+                }
+                let rows = choices.len();
+                let dev = Device::Cpu;
+                let padded = (scores
+                    .index_select(&Tensor::from_vec(index, rows * widest, &dev)?, 0)?
+                    .reshape((rows, widest))?
+                    + Tensor::from_vec(pad, (rows, widest), &dev)?)?;
+                let nll = candle_nn::ops::log_softmax(&padded, D::Minus1)?
+                    .gather(&Tensor::from_vec(gold, (rows, 1), &dev)?, 1)?
+                    .sum_all()?
+                    .neg()?;
+                labels + (nll * (opts.target_weight / choices_in_batch as f64))?
             })
             .map_err(err)?;
             loss_sum += loss;
@@ -438,21 +867,29 @@ pub fn train_markers(
         }
         bar.finish_and_clear();
         let cs: Vec<Candidate> = val.iter().map(|e| cand(e)).collect();
-        let probs = model.probabilities(&cs, 32, opts.threads)?;
+        let (probs, states) = model.read(&cs, 32, opts.threads, model.pair.is_some())?;
         let (thresholds, micro, counts) = tune_thresholds(&probs, &val);
+        let targets = match (&model.pair, &states) {
+            (Some(pair), Some(states)) => {
+                target_accuracy(pair, &cs, states, &choices_of(&val)).map_err(err)?
+            }
+            _ => 0.0,
+        };
         log(&format!(
-            "actor epoch {}: loss {:.4}, held-out micro F1 {:.4} (thresholds {:?}; tp/fp/fn {:?}), {:.1} minutes",
+            "actor epoch {}: loss {:.4}, held-out micro F1 {:.4} (thresholds {:?}; tp/fp/fn {:?}){}, {:.1} minutes",
             epoch + 1,
             loss_sum / batches.len().max(1) as f64,
             micro,
             thresholds,
             counts,
+            if model.pair.is_some() { format!(", target accuracy {targets:.4}") } else { String::new() },
             started.elapsed().as_secs_f64() / 60.0
         ));
         if micro > best {
             best = micro;
             model.config.thresholds = thresholds;
             model.config.heldout_f1 = micro;
+            model.config.heldout_target_accuracy = targets;
             model.config.epochs = epoch + 1;
             save(&trainable, &model, &opts.out)?;
             log(&format!("saved {}", opts.out.display()));

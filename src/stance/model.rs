@@ -364,8 +364,9 @@ impl ModelClassifier {
         })
     }
 
-    /// Per candidate `(entity, sentence)`: the actor classifier's probabilities.
-    pub fn actor_probabilities(&self, a: &Analysis) -> Result<Vec<(usize, usize, [f32; 3])>> {
+    /// What the actor classifier reads of a document: per candidate `(entity,
+    /// sentence)` its probabilities, and the states its pair head scores targets from.
+    pub fn read_actors(&self, a: &Analysis) -> Result<ActorReading> {
         let (sentences, mut cands) = a.candidates(&self.actors.text)?;
         // News agencies and datelines report; they never act, so they are not read.
         cands.retain(|c| {
@@ -380,14 +381,79 @@ impl ModelClassifier {
             })
             .collect();
         let opts = self.encoder.options;
-        let probs = self
-            .actors
-            .probabilities(&cs, opts.batch_size, opts.threads)?;
-        Ok(cands
+        let (probs, states) = self.actors.read(
+            &cs,
+            opts.batch_size,
+            opts.threads,
+            self.actors.pair.is_some(),
+        )?;
+        let probabilities = cands
             .iter()
             .zip(probs)
             .map(|(c, p)| (c.entity, c.sentence, p))
-            .collect())
+            .collect();
+        Ok(ActorReading {
+            probabilities,
+            states,
+            mentions: cands.iter().map(|c| c.mention.clone()).collect(),
+        })
+    }
+
+    /// Per candidate `(entity, sentence)`: the actor classifier's probabilities.
+    pub fn actor_probabilities(&self, a: &Analysis) -> Result<Vec<(usize, usize, [f32; 3])>> {
+        Ok(self.read_actors(a)?.probabilities)
+    }
+
+    /// The target of a statement by the candidate at `k` of `reading`: from the
+    /// classifier's pair head when it has one, else from the target head.
+    fn target_of(
+        &self,
+        a: &Analysis,
+        reading: &ActorReading,
+        k: usize,
+        label: StanceLabel,
+    ) -> Result<Option<usize>> {
+        let (m, s, _) = reading.probabilities[k];
+        let (Some(pair), Some(states)) = (&self.actors.pair, &reading.states) else {
+            return self.target(a, m, s, label);
+        };
+        let index_of = |e: usize| {
+            reading
+                .probabilities
+                .iter()
+                .position(|(x, xs, _)| *x == e && *xs == s)
+        };
+        let options: Vec<Option<usize>> = a.target_options(m, s);
+        let readable: Vec<(Option<usize>, Option<usize>)> = options
+            .iter()
+            .filter_map(|o| match o {
+                None => Some((None, None)),
+                Some(e) => index_of(*e).map(|i| (Some(*e), Some(i))),
+            })
+            .collect();
+        if readable.len() == 1 {
+            return Ok(None);
+        }
+        // The pair head reads candidates through their token positions only.
+        let empty = Tokens::default();
+        let cands: Vec<Candidate> = reading
+            .mentions
+            .iter()
+            .map(|r| Candidate {
+                tokens: &empty,
+                mention: r.clone(),
+            })
+            .collect();
+        let choice = super::markers::TargetChoice {
+            actor: k,
+            label: label_index(label),
+            options: readable.iter().map(|r| r.1).collect(),
+            gold: 0,
+        };
+        let best = pair
+            .choose(&cands, states, std::slice::from_ref(&choice))
+            .map_err(model_err)?;
+        Ok(best.first().and_then(|&b| readable[b].0))
     }
 
     /// The target of a statement: the best-scored option, or none.
@@ -495,8 +561,8 @@ impl ModelClassifier {
         };
         let mut a = Analysis::new(doc, entities, actors, states, &self.rules)?;
         let mut out = Vec::new();
-        let probabilities = self.actor_probabilities(&a)?;
-        for &(m, s, p) in &probabilities {
+        let reading = self.read_actors(&a)?;
+        for (i, &(m, s, p)) in reading.probabilities.iter().enumerate() {
             if super::only_expected(&doc.text, entities[m].span) {
                 continue;
             }
@@ -508,7 +574,7 @@ impl ModelClassifier {
                     actor: m,
                     label: *label,
                     score: p[k],
-                    target: self.target(&a, m, s, *label)?,
+                    target: self.target_of(&a, &reading, i, *label)?,
                     sentence: s,
                     cue: a.cue_for(m, s, *label),
                     backend: self.backend(),
@@ -519,13 +585,26 @@ impl ModelClassifier {
         Ok(ModelReading {
             statements: super::to_title_holders(doc, entities, out),
             rules,
-            probabilities,
+            probabilities: reading.probabilities,
+            pair_targets: self.actors.pair.is_some(),
         })
     }
 }
 
+/// What the actor classifier read of one document.
+pub struct ActorReading {
+    /// `(entity, sentence, [threat, accusation, proposal])` per candidate.
+    pub probabilities: Vec<(usize, usize, [f32; 3])>,
+    /// The candidates' marker states `[n, h]`, when a pair head will read them.
+    pub states: Option<Tensor>,
+    /// Each candidate's mention, as token positions in its sentence.
+    pub mentions: Vec<std::ops::Range<usize>>,
+}
+
 /// What the model read in one document (see [`ModelClassifier::statements_and_rules`]).
 struct ModelReading {
+    /// Whether the model's targets come from its pair head (then they win over the rules').
+    pair_targets: bool,
     statements: Vec<Statement>,
     rules: Vec<Statement>,
     /// `(entity, sentence, [threat, accusation, proposal])` per candidate.
@@ -565,6 +644,7 @@ impl StanceClassifier for Hybrid {
             statements: mut out,
             rules,
             probabilities,
+            pair_targets,
         } = self.model.statements_and_rules(
             doc,
             entities,
@@ -586,7 +666,9 @@ impl StanceClassifier for Hybrid {
             {
                 Some(m) => {
                     m.backend = Backend::Hybrid;
-                    m.target = r.target.or(m.target);
+                    if !pair_targets {
+                        m.target = r.target.or(m.target);
+                    }
                     m.cue = r.cue.or(m.cue);
                     m.score = m.score.max(r.score);
                 }

@@ -53,6 +53,12 @@ pub struct StanceTrainOptions {
     pub holdout: f64,
     /// Target probability of a label whose gold statement is marked ambiguous.
     pub ambiguous_target: f32,
+    /// How the actor classifier reads its candidates.
+    pub layout: super::markers::MarkerLayout,
+    /// Score targets with a pair head on the actor classifier's states (sentence layout).
+    pub pair_targets: bool,
+    /// Weight of the pair head's loss.
+    pub target_weight: f64,
     pub positive_weight: f64,
     /// Share of negative candidates the actor classifier sees per epoch.
     pub negatives: f64,
@@ -75,6 +81,9 @@ impl Default for StanceTrainOptions {
             seed: 42,
             holdout: 0.15,
             ambiguous_target: 0.5,
+            layout: super::markers::MarkerLayout::Candidate,
+            pair_targets: true,
+            target_weight: 1.0,
             positive_weight: 2.0,
             negatives: 0.4,
             reuse_actors: false,
@@ -135,10 +144,19 @@ fn collect(
         let (sentences, cands) = a.candidates(tagger.text_encoder())?;
         let offset = c.sentences.len();
         c.sentences.extend(sentences);
+        // Each candidate's position among its sentence's candidates, by entity.
+        let mut slot_of = std::collections::HashMap::new();
+        let mut per_sentence = std::collections::HashMap::new();
+        for slot in &cands {
+            let next = per_sentence.entry(slot.sentence).or_insert(0usize);
+            slot_of.insert(slot.entity, (slot.sentence, *next));
+            *next += 1;
+        }
         for slot in cands {
             let (m, s, k, range) = (slot.entity, slot.sentence, slot.tokens, slot.mention);
             let mut y = [0f32; 3];
             let mut mask = [1f32; 3];
+            let mut pair_targets = Vec::new();
             for (l, label) in StanceLabel::ALL.iter().enumerate() {
                 let hits: Vec<usize> = g
                     .stances
@@ -168,6 +186,25 @@ fn collect(
                             .iter()
                             .position(|o| o.is_some_and(|c| overlaps(chars[c], (t.start, t.end)))),
                     };
+                    if let Some(gold) = gold.filter(|_| !st.ambiguous) {
+                        let slots: Vec<Option<usize>> = options
+                            .iter()
+                            .map(|o| o.and_then(|e| slot_of.get(&e).map(|&(_, k)| k)))
+                            .collect();
+                        // Options that are no candidate cannot be read; drop them.
+                        let (mut kept, mut kept_gold) = (Vec::new(), None);
+                        for (j, (o, sl)) in options.iter().zip(&slots).enumerate() {
+                            if o.is_none() || sl.is_some() {
+                                if j == gold {
+                                    kept_gold = Some(kept.len());
+                                }
+                                kept.push(*sl);
+                            }
+                        }
+                        if let Some(kg) = kept_gold {
+                            pair_targets.push((l, kept, kg));
+                        }
+                    }
                     if let (Some(gold), true) = (gold, options.len() > 1) {
                         c.targets.push(TargetExample {
                             rows: options
@@ -191,6 +228,8 @@ fn collect(
             c.rules_fired.push(fired);
             c.examples.push(Example {
                 sentence: offset + k,
+                slot: slot_of[&m].1,
+                targets: pair_targets,
                 mention: range,
                 y,
                 mask,
@@ -437,6 +476,9 @@ pub fn train_stance(
         seed: opts.seed,
         threads: opts.threads,
         progress: opts.progress,
+        layout: opts.layout,
+        pair_targets: opts.pair_targets,
+        target_weight: opts.target_weight,
     };
     if opts.reuse_actors && actors_dir.join("stance_markers.json").is_file() {
         log(&format!(
@@ -526,6 +568,8 @@ mod tests {
     fn example(positive: bool) -> Example {
         Example {
             sentence: 0,
+            slot: 0,
+            targets: Vec::new(),
             mention: 0..1,
             y: [if positive { 1.0 } else { 0.0 }, 0.0, 0.0],
             mask: [1.0; 3],
