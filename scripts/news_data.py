@@ -7,6 +7,7 @@ annotators, checks and converts their files, measures agreement and builds the s
 
   news_data.py sample                        draw the assignments (deterministic; ids only)
   news_data.py sample-more --n N             more AllSides articles for a split, none already assigned
+  news_data.py polnear-more --n N            more PolNeAR train articles, none already assigned
   news_data.py show SOURCE DOC...            documents with numbered sentences s0, s1, ...
   news_data.py todo ASSIGNMENT RAW           documents of an assignment not yet in RAW
   news_data.py check RAW...                  validate annotation files (every name found in its sentence)
@@ -505,8 +506,8 @@ def cmd_sample(a):
 
 
 def cmd_sample_more(a):
-    """More AllSides articles for one split, drawn as `sample` draws, leaving out every
-    article already assigned."""
+    """More AllSides articles for one split, drawn as `sample` draws (optionally leaning
+    on some outlets), leaving out every article already assigned."""
     rng = random.Random(SEED + a.round)
     taken = set()
     for path in glob.glob(os.path.join(NEWS, "assignments", "*.txt")):
@@ -518,13 +519,38 @@ def cmd_sample_more(a):
                 and split_of((r["date"] or "nodate", r["topic"])) == (a.pool or a.split)
                 and (not a.topic or r["topic"] == a.topic)):
             pool.append(r)
-    pick = weighted_sample(pool, lambda r: TOPIC_WEIGHT.get(r["topic"], 1.0), a.n, rng,
-                           cap_key=lambda r: r["source"], cap=max(1, int(OUTLET_CAP * a.n)))
+    outlet = {}
+    for item in (a.outlet_weight or "").split(","):
+        if item.strip():
+            name, w = item.rsplit("=", 1)
+            outlet[name.strip()] = float(w)
+    weight = lambda r: TOPIC_WEIGHT.get(r["topic"], 1.0) * outlet.get(r["source"], 1.0)
+    pick = weighted_sample(pool, weight, a.n, rng,
+                           cap_key=lambda r: r["source"], cap=max(1, int(a.outlet_cap * a.n)))
     path = os.path.join(NEWS, "assignments", f"{a.split}-articles-r{a.round}.txt")
     with open(path, "w") as f:
         f.write(f"# {a.split}, round {a.round}: {len(pick)} more articles (scripts/news_data.py sample-more)\n")
         for r in pick:
             f.write(f"allsides\t{r['ID']}\n")
+    print(f"{path}: {len(pick)} articles")
+
+
+def cmd_polnear_more(a):
+    """More PolNeAR train-split articles for our train split, none already assigned."""
+    rng = random.Random(SEED + a.round)
+    taken = set()
+    for path in glob.glob(os.path.join(NEWS, "assignments", "*.txt")):
+        taken.update(read_assignment(path))
+    stems = sorted(os.path.splitext(os.path.basename(p))[0]
+                   for p in glob.glob(os.path.join(DATA, "news", "polnear", "data", "train", "text", "*.txt")))
+    pool = [s for s in stems if ("polnear", f"train/{s}") not in taken
+            and MIN_WORDS <= words(text_of("polnear", f"train/{s}")) <= MAX_WORDS]
+    pick = rng.sample(pool, min(a.n, len(pool)))
+    path = os.path.join(NEWS, "assignments", f"train-polnear-r{a.round}.txt")
+    with open(path, "w") as f:
+        f.write(f"# train, round {a.round}: {len(pick)} more PolNeAR articles (scripts/news_data.py polnear-more)\n")
+        for s in pick:
+            f.write(f"polnear\ttrain/{s}\n")
     print(f"{path}: {len(pick)} articles")
 
 
@@ -653,13 +679,18 @@ def main():
     sm.add_argument("--round", type=int, default=2)
     sm.add_argument("--topic", help="only this AllSides topic")
     sm.add_argument("--pool", help="draw from this split's story groups (default: --split)")
+    sm.add_argument("--outlet-weight", help="extra weights by outlet, e.g. 'Reuters=3,BBC News=2'")
+    sm.add_argument("--outlet-cap", type=float, default=OUTLET_CAP, help="largest share of one outlet")
+    pm2 = sub.add_parser("polnear-more"); pm2.add_argument("--n", type=int, required=True)
+    pm2.add_argument("--round", type=int, default=4)
     sub.add_parser("build")
     st = sub.add_parser("stats"); st.add_argument("files", nargs="+")
     pm = sub.add_parser("plv-map"); pm.add_argument("files", nargs="+")
     a = p.parse_args()
     cmds = {"sample": cmd_sample, "show": cmd_show, "todo": cmd_todo, "check": cmd_check,
             "agreement": cmd_agreement, "diff": cmd_diff, "batches": cmd_batches, "build": cmd_build,
-            "stats": cmd_stats, "plv-map": cmd_plv_map, "merge": cmd_merge, "sample-more": cmd_sample_more}
+            "stats": cmd_stats, "plv-map": cmd_plv_map, "merge": cmd_merge, "sample-more": cmd_sample_more,
+            "polnear-more": cmd_polnear_more}
     try:
         cmds[a.cmd](a)
     except ValueError as e:
