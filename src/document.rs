@@ -24,6 +24,10 @@ pub struct Document {
     pub sentences: Vec<SpanOut>,
     /// Length of the text in characters.
     pub chars: usize,
+    /// Why the document could not be analysed; its other lists are then empty.
+    /// Absent for documents that were analysed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -179,6 +183,22 @@ impl Document {
                 .collect(),
             sentences: (0..doc.sentences.len()).map(sentence_span).collect(),
             chars: map.char_len(),
+            error: None,
+        }
+    }
+
+    /// The document of a record that failed inside the pipeline: no annotations,
+    /// the reason in `error`, so the record is not lost from the output.
+    pub fn failed(id: &str, backend: Backend, text: &str, error: String) -> Document {
+        Document {
+            id: id.to_string(),
+            backend,
+            entities: Vec::new(),
+            actors: Vec::new(),
+            statements: Vec::new(),
+            sentences: Vec::new(),
+            chars: text.chars().count(),
+            error: Some(error),
         }
     }
 }

@@ -47,7 +47,9 @@ impl Source {
         }
     }
 
-    fn format(&self, requested: InputFormat) -> InputFormat {
+    /// The format this source is read in: `requested`, or with `auto` JSON Lines
+    /// for a `.jsonl` file and one text otherwise.
+    pub fn format(&self, requested: InputFormat) -> InputFormat {
         match (requested, self) {
             (InputFormat::Auto, Source::File(p)) if p.extension().is_some_and(|e| e == "jsonl") => {
                 InputFormat::Jsonl

@@ -201,6 +201,9 @@ struct TrainStanceArgs {
     /// Weight of the target scorer's loss beside the labels' loss.
     #[arg(long, default_value_t = 1.0)]
     target_weight: f64,
+    /// Sentences before each candidate's sentence that the actor classifier also reads.
+    #[arg(long, default_value_t = 0)]
+    context_sentences: usize,
     /// Worker threads.
     #[arg(long)]
     threads: Option<usize>,
@@ -492,9 +495,19 @@ fn classify(args: ClassifyArgs) -> Result<ExitCode> {
         format: args.input,
         lossy: args.lossy,
     };
-    let mut writer = DocWriter::new(args.format, open_output(&args.output)?);
+    // Input that can hold several documents always gives a JSON array.
+    let many = sources.len() > 1
+        || sources
+            .iter()
+            .any(|s| s.format(args.input) == stance::input::InputFormat::Jsonl);
+    let out = open_output(&args.output)?;
+    let mut writer = if many {
+        DocWriter::array(args.format, out)
+    } else {
+        DocWriter::new(args.format, out)
+    };
     let progress = progress_bar();
-    let mut skipped = 0usize;
+    let (mut skipped, mut failed) = (0usize, 0usize);
     let mut failure: Option<anyhow::Error> = None;
     'sources: for source in &sources {
         for item in input::read(source, opts) {
@@ -513,9 +526,22 @@ fn classify(args: ClassifyArgs) -> Result<ExitCode> {
             for w in &record.warnings {
                 progress.suspend(|| eprintln!("warning: {w}"));
             }
-            let doc = pipeline
-                .analyze(&record.id, &record.text)
-                .with_context(|| format!("analysing {}", record.id))?;
+            // A record that fails inside the pipeline keeps its place in the output,
+            // with the reason, instead of vanishing.
+            let doc = match pipeline.analyze(&record.id, &record.text) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    let e = anyhow::Error::from(e);
+                    progress.suspend(|| eprintln!("error: {}: {e:#}", record.id));
+                    failed += 1;
+                    stance::Document::failed(
+                        &record.id,
+                        pipeline.backend(),
+                        &record.text,
+                        format!("{e:#}"),
+                    )
+                }
+            };
             progress.inc(1);
             writer.write(doc, &record.text)?;
         }
@@ -523,13 +549,17 @@ fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     progress.finish_and_clear();
     // Close the output even on failure, so what was processed stays valid JSON.
     writer.finish()?;
-    if skipped > 0 {
-        eprintln!("warning: {skipped} bad input(s) skipped");
+    if let Some(e) = failure {
+        return Err(e);
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(ExitCode::SUCCESS),
+    if skipped + failed > 0 {
+        eprintln!(
+            "error: {} of the input's records were not analysed ({skipped} unreadable and skipped, {failed} failed with an `error` field in the output)",
+            skipped + failed
+        );
+        return Ok(ExitCode::from(1));
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A spinner with a document count on a terminal; nothing when stderr is redirected.
@@ -690,6 +720,7 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
         layout: args.layout,
         pair_targets: !args.no_pair_targets,
         target_weight: args.target_weight,
+        context: args.context_sentences,
         positive_weight: args.positive_weight,
         negatives: args.negatives,
         reuse_actors: args.reuse_actors,

@@ -15,13 +15,16 @@ pub enum OutputFormat {
     Jsonl,
 }
 
-/// Streams documents in one format. JSON needs to know whether more than one
-/// document comes, so it holds the first back until the second arrives.
+/// Streams documents in one format. JSON writes one object for a single
+/// document and an array otherwise; when the input can hold several documents
+/// (`many`), it is always an array, so a run that stopped after its first
+/// document never looks like a complete one-document run.
 pub struct DocWriter<W: Write> {
     format: OutputFormat,
     out: W,
     held: Option<Document>,
     written: usize,
+    many: bool,
 }
 
 impl<W: Write> DocWriter<W> {
@@ -31,6 +34,15 @@ impl<W: Write> DocWriter<W> {
             out,
             held: None,
             written: 0,
+            many: false,
+        }
+    }
+
+    /// A writer whose JSON output is an array whatever the number of documents.
+    pub fn array(format: OutputFormat, out: W) -> Self {
+        DocWriter {
+            many: true,
+            ..DocWriter::new(format, out)
         }
     }
 
@@ -50,6 +62,10 @@ impl<W: Write> DocWriter<W> {
                 self.out.flush()?;
             }
             OutputFormat::Json => match self.held.take() {
+                None if self.written == 0 && self.many => {
+                    self.out.write_all(b"[\n")?;
+                    serde_json::to_writer_pretty(&mut self.out, &doc)?;
+                }
                 None if self.written == 0 => {
                     self.held = Some(doc);
                     return Ok(());
@@ -117,6 +133,10 @@ fn write_table<W: Write>(out: &mut W, doc: &Document, text: &str) -> io::Result<
         doc.actors.len(),
         doc.statements.len()
     )?;
+    if let Some(e) = &doc.error {
+        writeln!(out, "error: {e}")?;
+        return Ok(());
+    }
     let name_of = |id: &str| {
         doc.actors
             .iter()

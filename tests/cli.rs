@@ -98,8 +98,11 @@ fn malformed_json_line_names_file_and_line_and_keeps_what_was_done() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in.jsonl:2: malformed JSON"), "{err}");
-    // The document before the bad line is written, as valid JSON.
-    assert_eq!(json_of(&out.stdout)["id"], "ok");
+    // The document before the bad line is written, as valid JSON: an array, since
+    // JSON Lines input can hold several documents (one object would look complete).
+    let written = json_of(&out.stdout);
+    assert_eq!(written.as_array().map(Vec::len), Some(1), "{written}");
+    assert_eq!(written[0]["id"], "ok");
 
     let out = stance()
         .args([
@@ -113,9 +116,36 @@ fn malformed_json_line_names_file_and_line_and_keeps_what_was_done() {
         .arg(&f)
         .output()
         .unwrap();
-    assert!(out.status.success());
+    // Every good record is written; the bad one is named, and the run says it lost one.
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 bad input(s) skipped"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in.jsonl:2"), "{err}");
+    assert!(
+        err.contains("1 of the input's records were not analysed"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(1), "a lost record is a failure");
+}
+
+#[test]
+fn a_failed_document_keeps_its_place_with_an_error() {
+    let doc = stance::Document::failed(
+        "d1",
+        stance::Backend::Rules,
+        "Zürich said.",
+        "model: out of memory".into(),
+    );
+    let v = serde_json::to_value(&doc).unwrap();
+    assert_eq!(v["error"], "model: out of memory");
+    assert_eq!(v["chars"], 12);
+    assert_eq!(v["statements"], serde_json::json!([]));
+    // Analysed documents carry no `error` field at all.
+    let out = stance()
+        .args(["classify", "--backend", "rules", "--format", "json"])
+        .write_stdin("Paris accused Rome of fraud.")
+        .output()
+        .unwrap();
+    assert!(json_of(&out.stdout).get("error").is_none());
 }
 
 #[test]

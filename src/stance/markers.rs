@@ -180,6 +180,21 @@ pub struct MarkerConfig {
     /// Held-out accuracy of the pair head's targets (over gold statements).
     #[serde(default)]
     pub heldout_target_accuracy: f64,
+    /// Sentences before a candidate's own that are read with it (unmarked), as context.
+    #[serde(default)]
+    pub context: usize,
+    /// Longest input in word pieces (a longer one is cut around each mention).
+    #[serde(default = "default_max_piece")]
+    pub max_piece: usize,
+}
+
+fn default_max_piece() -> usize {
+    MAX_PIECE
+}
+
+/// The longest input for `context` sentences of context: room for each sentence.
+pub fn max_piece_for(context: usize) -> usize {
+    (MAX_PIECE * (1 + context)).min(510)
 }
 
 /// How the actor classifier reads its candidates.
@@ -282,11 +297,12 @@ impl MarkerModel {
         mentions: &[Range<usize>],
     ) -> (Vec<u32>, Vec<u32>, Vec<usize>) {
         let n = tokens.len();
+        let max = self.config.max_piece;
         let (start, end) = match mentions {
-            [m] if n > MAX_PIECE => {
+            [m] if n > max => {
                 let centre = (m.start + m.end) / 2;
-                let start = centre.saturating_sub(MAX_PIECE / 2).min(n - MAX_PIECE);
-                (start, start + MAX_PIECE)
+                let start = centre.saturating_sub(max / 2).min(n - max);
+                (start, start + max)
             }
             _ => (0, n),
         };
@@ -329,7 +345,7 @@ impl MarkerModel {
                 }
             }
             let run: Vec<usize> = (i..j).collect();
-            let fits = cands[i].tokens.len() + 2 * run.len() <= MAX_PIECE + 2;
+            let fits = cands[i].tokens.len() + 2 * run.len() <= self.config.max_piece + 2;
             let apart = run
                 .windows(2)
                 .all(|w| cands[w[0]].mention.end <= cands[w[1]].mention.start);
@@ -530,6 +546,8 @@ pub struct MarkerTrainOptions {
     pub pair_targets: bool,
     /// Weight of the pair head's loss beside the labels' loss.
     pub target_weight: f64,
+    /// Sentences of context read before each candidate's sentence.
+    pub context: usize,
 }
 
 /// The target choices of `examples` (in their order) over candidate indices: each
@@ -703,6 +721,8 @@ pub fn train_markers(
             layout: opts.layout,
             pair_targets,
             heldout_target_accuracy: 0.0,
+            context: opts.context,
+            max_piece: max_piece_for(opts.context),
         },
     };
     let vars = trainable.named_vars();
@@ -899,8 +919,7 @@ pub fn train_markers(
 }
 
 fn save(trainable: &Trainable, model: &MarkerModel, out: &Path) -> Result<()> {
-    let context = MAX_PIECE;
-    trainable.save(out, context, false)?;
+    trainable.save(out, model.config.max_piece, false)?;
     let text = serde_json::to_string_pretty(&model.config).expect("config serialises");
     std::fs::write(out.join("stance_markers.json"), text + "\n").map_err(|source| StanceError::Io {
         path: out.join("stance_markers.json"),

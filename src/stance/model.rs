@@ -260,10 +260,12 @@ impl<'a> Analysis<'a> {
             .map(|(_, span, _)| *span)
     }
 
-    /// Every (entity, sentence) candidate with its sentence's tokens under `text`.
+    /// Every (entity, sentence) candidate with its sentence's tokens under `text`;
+    /// the tokens begin `context` sentences earlier (read, never marked).
     pub fn candidates(
         &self,
         text: &crate::model::inputs::TextEncoder,
+        context: usize,
     ) -> Result<(Vec<Tokens>, Vec<CandidateSlot>)> {
         let mut sentences = Vec::new();
         let mut out = Vec::new();
@@ -271,7 +273,9 @@ impl<'a> Analysis<'a> {
             if members.is_empty() {
                 continue;
             }
-            let tokens = text.encode(&self.doc.text, self.doc.sentences[s].span)?;
+            let from = self.doc.sentences[s.saturating_sub(context)].span.start;
+            let unit = Span::new(from, self.doc.sentences[s].span.end);
+            let tokens = text.encode(&self.doc.text, unit)?;
             for &m in members {
                 if let Some(r) = mention_range(&tokens, self.entities[m].span) {
                     out.push(CandidateSlot {
@@ -367,7 +371,7 @@ impl ModelClassifier {
     /// What the actor classifier reads of a document: per candidate `(entity,
     /// sentence)` its probabilities, and the states its pair head scores targets from.
     pub fn read_actors(&self, a: &Analysis) -> Result<ActorReading> {
-        let (sentences, mut cands) = a.candidates(&self.actors.text)?;
+        let (sentences, mut cands) = a.candidates(&self.actors.text, self.actors.config.context)?;
         // News agencies and datelines report; they never act, so they are not read.
         cands.retain(|c| {
             !a.actors.of_entity(c.entity).reporter

@@ -59,6 +59,8 @@ pub struct StanceTrainOptions {
     pub pair_targets: bool,
     /// Weight of the pair head's loss.
     pub target_weight: f64,
+    /// Sentences of context the actor classifier reads before each sentence.
+    pub context: usize,
     pub positive_weight: f64,
     /// Share of negative candidates the actor classifier sees per epoch.
     pub negatives: f64,
@@ -84,6 +86,7 @@ impl Default for StanceTrainOptions {
             layout: super::markers::MarkerLayout::Candidate,
             pair_targets: true,
             target_weight: 1.0,
+            context: 0,
             positive_weight: 2.0,
             negatives: 0.4,
             reuse_actors: false,
@@ -119,6 +122,7 @@ fn collect(
     docs: &[GoldDoc],
     tagger: &ModelTagger,
     ambiguous_target: f32,
+    context: usize,
     log: &mut dyn FnMut(&str),
 ) -> Result<Collected> {
     let rules = RuleClassifier::default();
@@ -141,7 +145,7 @@ fn collect(
         let chars: Vec<CharSpan> = entities.iter().map(|e| map.to_chars(e.span)).collect();
         gold_n += g.stances.iter().filter(|s| !s.ambiguous).count();
         let mut matched = vec![false; g.stances.len()];
-        let (sentences, cands) = a.candidates(tagger.text_encoder())?;
+        let (sentences, cands) = a.candidates(tagger.text_encoder(), context)?;
         let offset = c.sentences.len();
         c.sentences.extend(sentences);
         // Each candidate's position among its sentence's candidates, by entity.
@@ -449,7 +453,7 @@ pub fn train_stance(
         source,
     })?;
     let all: Vec<GoldDoc> = train.iter().chain(tune).cloned().collect();
-    let c = collect(&all, tagger, opts.ambiguous_target, log)?;
+    let c = collect(&all, tagger, opts.ambiguous_target, opts.context, log)?;
     if c.examples.is_empty() {
         return Err(StanceError::ModelUnavailable(
             "no candidate actors in the training data".into(),
@@ -479,6 +483,7 @@ pub fn train_stance(
         layout: opts.layout,
         pair_targets: opts.pair_targets,
         target_weight: opts.target_weight,
+        context: opts.context,
     };
     if opts.reuse_actors && actors_dir.join("stance_markers.json").is_file() {
         log(&format!(
