@@ -29,6 +29,9 @@ pub enum StanceError {
     Lexicon { line: usize, message: String },
     #[error("model backend unavailable: {0}")]
     ModelUnavailable(String),
+    /// Options that contradict each other or are out of range.
+    #[error("{0}")]
+    Config(String),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
 }

@@ -635,10 +635,12 @@ fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
     if !args.compare.is_empty() {
         let mut reports = Vec::new();
         for &choice in &args.compare {
+            // The rules read no model: the models named are for the other backends.
+            let rules = choice == BackendChoice::Rules;
             let backend = BackendArgs {
                 backend: choice,
-                model: args.backend.model.clone(),
-                stance_model: args.backend.stance_model.clone(),
+                model: args.backend.model.clone().filter(|_| !rules),
+                stance_model: args.backend.stance_model.clone().filter(|_| !rules),
                 run: args.backend.run.clone(),
             };
             let pipeline = build_pipeline(&backend)?;

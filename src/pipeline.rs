@@ -44,17 +44,26 @@ fn load_stance(model: &ModelChoice, tagger: &Arc<ModelTagger>) -> Result<ModelCl
 }
 
 /// The entity model for `choice`, or (as `Err`) the rules with `auto`'s note on
-/// why it fell back; a model that `model` asks for must load.
+/// why it fell back. Only `auto` without an explicit model falls back, and only
+/// when no default model is installed: a model the user names, or a default
+/// that is there but broken, must load (a silent fallback would hide it).
 fn entity_model(
     choice: BackendChoice,
     model: &ModelChoice,
 ) -> Result<std::result::Result<Arc<ModelTagger>, Option<String>>> {
     if choice == BackendChoice::Rules {
+        if model.spec.is_some() || model.stance.is_some() {
+            return Err(StanceError::Config(
+                "--model and --stance-model need --backend model or auto, not rules".into(),
+            ));
+        }
         return Ok(Err(None));
     }
     match load_tagger(model.spec.as_deref(), model.options) {
         Ok(t) => Ok(Ok(Arc::new(t))),
-        Err(e) if choice == BackendChoice::Auto => {
+        Err(e @ crate::model::ModelError::NoDefault { .. })
+            if choice == BackendChoice::Auto && model.spec.is_none() && model.stance.is_none() =>
+        {
             Ok(Err(Some(format!("using the rules backend: {e}"))))
         }
         Err(e) => Err(e.into()),

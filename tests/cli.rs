@@ -236,6 +236,39 @@ fn model_backend_says_no_model_is_available() {
 }
 
 #[test]
+fn a_model_the_user_names_must_load_under_every_backend() {
+    let empty = tempfile::tempdir().unwrap();
+    let missing = empty.path().join("misspelled");
+    // auto falls back only when no default is installed, with one warning ...
+    let out = stance()
+        .env("STANCE_MODELS", empty.path())
+        .args(["classify", "--format", "json"])
+        .write_stdin("Paris accused Rome.")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    // ... never when the user named a model that does not load.
+    for backend in ["auto", "model", "rules"] {
+        for flag in ["--model", "--stance-model"] {
+            let out = stance()
+                .env("STANCE_MODELS", empty.path())
+                .args(["classify", "--backend", backend, flag])
+                .arg(&missing)
+                .write_stdin("Paris accused Rome.")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{backend} {flag}");
+            assert!(
+                out.stdout.is_empty(),
+                "{backend} {flag}: nothing is written"
+            );
+        }
+    }
+}
+
+#[test]
 fn table_output_shows_statements_with_their_sentence() {
     stance()
         .args(["classify", "--backend", "rules"])
