@@ -98,10 +98,10 @@ struct BenchArgs {
     #[arg(long, default_value_t = 2000)]
     sentences: usize,
     /// Thread counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = at_least(1))]
     threads: Vec<usize>,
     /// Batch sizes to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32", value_parser = at_least(1))]
     batch_sizes: Vec<usize>,
     /// Parallelism modes to measure.
     #[arg(
@@ -155,16 +155,16 @@ struct TrainStanceArgs {
     #[arg(long, default_value = "models/stance")]
     out: PathBuf,
     /// Epochs of the actor classifier.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 7, value_parser = at_least(1))]
     epochs: usize,
     /// Peak learning rate of the actor classifier's encoder.
     #[arg(long, default_value_t = 5e-5)]
     lr: f64,
     /// Epochs of the target head.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = at_least(1))]
     target_epochs: usize,
     /// Candidates per step.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least(1))]
     batch_size: usize,
     /// Share of negative candidates (mentions that are no actor) seen per epoch.
     #[arg(long, default_value_t = 0.4)]
@@ -205,7 +205,7 @@ struct TrainStanceArgs {
     #[arg(long, default_value_t = 0)]
     context_sentences: usize,
     /// Worker threads.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least(1))]
     threads: Option<usize>,
 }
 
@@ -223,13 +223,13 @@ struct TrainNerArgs {
     /// Output directory for the trained model.
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = at_least(1))]
     epochs: usize,
     /// Peak learning rate (after warm-up; decays linearly to 0).
     #[arg(long, default_value_t = 5e-5)]
     lr: f64,
     /// Windows per step.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least(1))]
     batch_size: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -254,7 +254,7 @@ struct TrainNerArgs {
     #[arg(long)]
     no_casing: bool,
     /// Worker threads (one per core by default).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least(1))]
     threads: Option<usize>,
     /// Train on the first N documents only (quick trials).
     #[arg(long)]
@@ -315,17 +315,18 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = Aggregation::First)]
     aggregation: Aggregation,
     /// Windows per batch (length-sorted).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = at_least(1))]
     batch_size: usize,
-    /// Longest window in word pieces (default: the model's own context).
-    #[arg(long)]
+    /// Longest window in word pieces, at least 16 and at most the model's limit
+    /// (default: the context the model was trained with).
+    #[arg(long, value_parser = at_least(16))]
     context: Option<usize>,
     /// Word pieces shared by consecutive windows of a long text; each token is read from
     /// the window where it sits most central.
     #[arg(long, default_value_t = 64)]
     stride: usize,
     /// CPU threads (default: every core).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least(1))]
     threads: Option<usize>,
     /// workers: one single-threaded worker per thread, each on its own batches;
     /// intra: one batch at a time, each matrix product split over the threads.
@@ -426,6 +427,11 @@ struct EvalStanceArgs {
     /// Lines to this file, so that score_stance.py can cross-check the scores.
     #[arg(long)]
     gold_out: Option<PathBuf>,
+}
+
+/// A clap parser for a count of at least `min` (a usage error, exit 2, below it).
+fn at_least(min: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min..)
 }
 
 fn main() -> ExitCode {

@@ -269,6 +269,33 @@ fn a_model_the_user_names_must_load_under_every_backend() {
 }
 
 #[test]
+fn option_values_out_of_range_are_refused() {
+    for bad in [
+        &["--batch-size", "0"][..],
+        &["--threads", "0"],
+        &["--context", "2"],
+    ] {
+        stance()
+            .args(["classify", "--backend", "rules"])
+            .args(bad)
+            .write_stdin("Paris accused Rome.")
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(bad[0]));
+    }
+    if !repo("models/ner/config.json").is_file() {
+        eprintln!("SKIPPED: models/ner is absent");
+        return;
+    }
+    stance()
+        .args(["classify", "--backend", "model", "--context", "100000"])
+        .write_stdin("Paris accused Rome.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("longer than this model reads"));
+}
+
+#[test]
 fn table_output_shows_statements_with_their_sentence() {
     stance()
         .args(["classify", "--backend", "rules"])

@@ -88,8 +88,27 @@ impl ModelTagger {
         let tokenizer = load_tokenizer(&ck.tokenizer, ck.config.vocab_size)?;
         let model = TokenClassifier::load(ck, &device)?;
         let encoder = TextEncoder::new(tokenizer, ck.config.pad_token_id as u32)?;
+        let limit = model.encoder.max_len().saturating_sub(2);
+        if let Some(context) = options.context.filter(|&c| c > limit) {
+            return Err(ModelError::Config {
+                path: ck.dir.join("config.json"),
+                message: format!(
+                    "--context {context} is longer than this model reads ({limit} word pieces)"
+                ),
+            });
+        }
         let mut tagger = ModelTagger::from_parts(model, encoder, options);
         tagger.trained_context = ck.config.stance_context;
+        let context = tagger.max_tokens();
+        if options.stride >= context {
+            return Err(ModelError::Config {
+                path: ck.dir.join("config.json"),
+                message: format!(
+                    "--stride {} must be shorter than the window ({context} word pieces)",
+                    options.stride
+                ),
+            });
+        }
         tagger.source = ck.dir.display().to_string();
         tagger.weights = Some(ck.weights.clone());
         Ok(tagger)
