@@ -11,9 +11,10 @@ use crate::span::Span;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConllError {
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]

@@ -965,10 +965,10 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
                 }
                 let out = cmd.output().context("running a bench configuration")?;
                 if !out.status.success() {
-                    anyhow::bail!(
-                        "bench configuration failed: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    );
+                    // The child already said what failed; say it once, with the configuration.
+                    let said = String::from_utf8_lossy(&out.stderr);
+                    let said = said.trim().trim_start_matches("error: ");
+                    anyhow::bail!("{} ({:?}, {t} threads, batch {b})", said, p);
                 }
                 let row: BenchRow =
                     serde_json::from_slice(&out.stdout).context("reading a bench result")?;

@@ -144,9 +144,9 @@ impl Pipeline {
                 Ok((Pipeline::with(Box::new(tagger), Box::new(hybrid)), None))
             }
             Ok(learned) => Ok((Pipeline::with(Box::new(tagger), Box::new(learned)), None)),
-            // Heads the user named must load.
+            // Heads the user named must load, and installed heads that are broken are an error.
             Err(e) if model.stance.is_some() => Err(e),
-            Err(e) => {
+            Err(e @ StanceError::ModelUnavailable(_)) => {
                 // An entity model without stance heads of its own (a foreign
                 // checkpoint, say): entities from it, stance from the rules.
                 let note = (choice == BackendChoice::Model || model.spec.is_none())
@@ -156,6 +156,7 @@ impl Pipeline {
                     note,
                 ))
             }
+            Err(e) => Err(e),
         }
     }
 

@@ -349,3 +349,27 @@ fn closed_pipe_ends_quietly() {
     assert!(status.success(), "exit {status:?}, stderr: {err}");
     assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
 }
+
+#[test]
+fn errors_say_their_cause_once_and_gold_needs_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stance()
+        .arg("classify")
+        .arg(dir.path().join("missing.txt"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    let gold = dir.path().join("gold.jsonl");
+    std::fs::write(
+        &gold,
+        "{\"id\": \"a\", \"text\": \"Paris accused Rome.\"}\n",
+    )
+    .unwrap();
+    stance()
+        .args(["eval", "stance", "--backend", "rules", "--data"])
+        .arg(&gold)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("gold.jsonl:1").and(predicate::str::contains("stances")));
+}

@@ -322,12 +322,11 @@ fn broken_checkpoints_fail_with_clear_errors() {
 }
 
 #[test]
-fn auto_falls_back_to_rules_with_one_warning_that_says_why() {
+fn auto_falls_back_to_rules_only_without_a_default_model_and_says_why_once() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("nothing-here");
     let out = stance()
-        .args(["classify", "--format", "json", "--model"])
-        .arg(&missing)
+        .env("STANCE_MODELS", dir.path())
+        .args(["classify", "--format", "json"])
         .write_stdin("Paris accused Rome of fraud.")
         .output()
         .unwrap();
@@ -335,12 +334,21 @@ fn auto_falls_back_to_rules_with_one_warning_that_says_why() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("warning").count(), 1, "{err}");
     assert!(
-        err.contains("using the rules backend") && err.contains("nothing-here"),
+        err.contains("using the rules backend") && err.contains("no default model"),
         "{err}"
     );
     let doc = json_of(&out.stdout);
     assert_eq!(doc["backend"], "rules");
     assert_eq!(doc["statements"][0]["label"], "accusation");
+    // A model the user names is not a default: it must load.
+    let missing = dir.path().join("nothing-here");
+    stance()
+        .args(["classify", "--format", "json", "--model"])
+        .arg(&missing)
+        .write_stdin("Paris accused Rome of fraud.")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("nothing-here"));
 }
 
 /// Lays out a Hugging Face cache the way `huggingface_hub` does.

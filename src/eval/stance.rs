@@ -48,7 +48,7 @@ pub struct GoldStance {
 pub struct GoldDoc {
     pub id: String,
     pub text: String,
-    #[serde(default)]
+    /// Required: a file without labels would score every prediction as a false alarm.
     pub stances: Vec<GoldStance>,
     /// Where the document comes from (`allsides`, `polnear`, `plv`, `conll`, or a file's
     /// own name): evaluation reports a row per source.

@@ -94,7 +94,7 @@ impl TextEncoder {
         let enc = self
             .tokenizer
             .encode(piece, false)
-            .map_err(|e| ModelError::Inference(format!("tokenizer: {e}")))?;
+            .map_err(|e| ModelError::Encode(e.to_string()))?;
         let mut out = Tokens::default();
         for ((&id, &(s, e)), tok) in enc
             .get_ids()

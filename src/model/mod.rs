@@ -48,14 +48,13 @@ pub enum ModelError {
     Hub { repo: String, message: String },
     #[error("no default model is installed (looked in {looked}); pass --model DIR or ORG/NAME, or use --backend rules")]
     NoDefault { looked: String },
-    #[error("inference failed: {0}")]
-    Inference(String),
-}
-
-impl From<candle_core::Error> for ModelError {
-    fn from(e: candle_core::Error) -> Self {
-        ModelError::Inference(e.to_string())
-    }
+    #[error("cannot tokenize the text: {0}")]
+    Encode(String),
+    /// A tensor computation failed; candle's error is the source.
+    #[error("model computation failed")]
+    Candle(#[from] candle_core::Error),
+    #[error("evaluating on the dev file")]
+    Evaluation(#[source] Box<crate::error::StanceError>),
 }
 
 /// Loads an entity model: `spec` is a directory or a Hub id `ORG/NAME[@REV]`;

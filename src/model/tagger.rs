@@ -99,16 +99,7 @@ impl ModelTagger {
         }
         let mut tagger = ModelTagger::from_parts(model, encoder, options);
         tagger.trained_context = ck.config.stance_context;
-        let context = tagger.max_tokens();
-        if options.stride >= context {
-            return Err(ModelError::Config {
-                path: ck.dir.join("config.json"),
-                message: format!(
-                    "--stride {} must be shorter than the window ({context} word pieces)",
-                    options.stride
-                ),
-            });
-        }
+
         tagger.source = ck.dir.display().to_string();
         tagger.weights = Some(ck.weights.clone());
         Ok(tagger)

@@ -687,7 +687,7 @@ pub fn train_ner(
                 let tagger = trainable.tagger(infer);
                 let t = Instant::now();
                 let counts =
-                    evaluate(dev, &tagger).map_err(|e| ModelError::Inference(e.to_string()))?;
+                    evaluate(dev, &tagger).map_err(|e| ModelError::Evaluation(Box::new(e)))?;
                 let report = NerReport::new(
                     &counts,
                     dev.iter().map(|d| d.sentences.len()).sum(),

@@ -96,15 +96,13 @@ pub fn join(records: &[StandoffDoc], conll: &Path, splits: &[&str]) -> Result<Ve
     {
         if !files.contains_key(&r.split) {
             let path = conll.join(format!("{}.txt", r.split));
-            let docs = conll::read(&path).map_err(|e| {
-                StanceError::ModelUnavailable(format!("stand-off labels need the CoNLL text: {e}"))
-            })?;
+            let docs = conll::read(&path)?;
             files.insert(r.split.clone(), docs);
         }
         let docs = &files[&r.split];
         let id = format!("conll-{}-{}", r.split, r.doc);
         let doc = docs.get(r.doc).ok_or_else(|| {
-            StanceError::ModelUnavailable(format!(
+            StanceError::Data(format!(
                 "{id}: the {} file has only {} documents",
                 r.split,
                 docs.len()
@@ -119,11 +117,12 @@ fn gold_of(doc: &Document, r: &StandoffDoc, id: &str) -> Result<GoldDoc> {
     let dt = doc.text();
     let map = CharMap::new(&dt.text);
     let span = |sentence: usize, range: [usize; 2]| -> Result<GoldSpan> {
-        let words = dt.words.get(sentence).ok_or_else(|| {
-            StanceError::ModelUnavailable(format!("{id}: no sentence {sentence}"))
-        })?;
+        let words = dt
+            .words
+            .get(sentence)
+            .ok_or_else(|| StanceError::Data(format!("{id}: no sentence {sentence}")))?;
         if range[0] >= range[1] || range[1] > words.len() {
-            return Err(StanceError::ModelUnavailable(format!(
+            return Err(StanceError::Data(format!(
                 "{id}: tokens {range:?} outside sentence {sentence} of {} tokens",
                 words.len()
             )));

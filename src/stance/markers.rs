@@ -17,7 +17,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, StanceError};
+use crate::error::{During, Result, StanceError};
 use crate::model::checkpoint::{load_tokenizer, Checkpoint, TokenClassifier};
 use crate::model::encoder::{dense, Dense, Mode};
 use crate::model::inputs::{TextEncoder, Tokens, SHAPE_OTHER};
@@ -239,19 +239,20 @@ fn marker_ids(text: &TextEncoder, path: &Path) -> std::result::Result<(u32, u32)
     Ok((get("[unused0]")?, get("[unused1]")?))
 }
 
-fn err(e: candle_core::Error) -> StanceError {
-    StanceError::ModelUnavailable(format!("actor classifier: {e}"))
-}
-
 impl MarkerModel {
     /// Loads `dir` (a token-classification checkpoint with `actor_head.*` and `stance_markers.json`).
     pub fn load(dir: &Path) -> Result<MarkerModel> {
         let ck = Checkpoint::open(dir)?;
-        let bad = |m: String| StanceError::ModelUnavailable(format!("{}: {m}", dir.display()));
+        let bad = |file: &str, message: String| {
+            StanceError::Model(ModelError::Config {
+                path: dir.join(file),
+                message,
+            })
+        };
         let text = std::fs::read_to_string(dir.join("stance_markers.json"))
-            .map_err(|e| bad(format!("stance_markers.json: {e}")))?;
+            .map_err(|e| bad("stance_markers.json", e.to_string()))?;
         let config: MarkerConfig =
-            serde_json::from_str(&text).map_err(|e| bad(format!("stance_markers.json: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| bad("stance_markers.json", e.to_string()))?;
         let (_, vb) =
             crate::model::checkpoint::open_weights(&ck.weights, DType::F32, &Device::Cpu)?;
         let model = TokenClassifier::build(
@@ -261,13 +262,13 @@ impl MarkerModel {
             ck.arch.prefix(),
             vb.clone(),
         )
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| bad("model.safetensors", e.to_string()))?;
         let head = dense(2 * ck.config.hidden_size, 3, vb.pp(HEAD))
-            .map_err(|e| bad(format!("{HEAD}: {e}")))?;
+            .map_err(|e| bad("model.safetensors", format!("{HEAD}: {e}")))?;
         let pair = if config.pair_targets {
             Some(
                 PairHead::build(ck.config.hidden_size, vb.pp(PAIR))
-                    .map_err(|e| bad(format!("{PAIR}: {e}")))?,
+                    .map_err(|e| bad("model.safetensors", format!("{PAIR}: {e}")))?,
             )
         } else {
             None
@@ -486,20 +487,20 @@ impl MarkerModel {
                 })
                 .collect::<candle_core::Result<Vec<Read>>>()
         })
-        .map_err(err)?;
+        .during("actor classifier")?;
         let mut probs = vec![[0f32; 3]; cands.len()];
         let mut rows: Vec<Option<Tensor>> = vec![None; cands.len()];
         for (g, (p, st)) in groups.iter().zip(per_group) {
             for (k, (&c, pc)) in g.iter().zip(p).enumerate() {
                 probs[c] = pc;
                 if let Some(st) = &st {
-                    rows[c] = Some(st.get(k).map_err(err)?);
+                    rows[c] = Some(st.get(k).during("actor classifier")?);
                 }
             }
         }
         let states = if states && !cands.is_empty() {
             let rows: Vec<Tensor> = rows.into_iter().flatten().collect();
-            Some(Tensor::stack(&rows, 0).map_err(err)?)
+            Some(Tensor::stack(&rows, 0).during("actor classifier")?)
         } else {
             None
         };
@@ -676,10 +677,10 @@ pub fn train_markers(
     let trainable =
         Trainable::from_weights(&base, &labels, ck.config.stance_casing, true, opts.seed)?;
     let vb = VarBuilder::from_varmap(&trainable.varmap, DType::F32, &Device::Cpu);
-    let head = dense(2 * ck.config.hidden_size, 3, vb.pp(HEAD)).map_err(err)?;
+    let head = dense(2 * ck.config.hidden_size, 3, vb.pp(HEAD)).during("actor classifier")?;
     let pair_targets = opts.pair_targets && opts.layout == MarkerLayout::Sentence;
     let pair = if pair_targets {
-        Some(PairHead::build(ck.config.hidden_size, vb.pp(PAIR)).map_err(err)?)
+        Some(PairHead::build(ck.config.hidden_size, vb.pp(PAIR)).during("actor classifier")?)
     } else {
         None
     };
@@ -695,13 +696,17 @@ pub fn train_markers(
         for name in names {
             let v = &vars[name];
             if name.ends_with("bias") {
-                v.set(&v.zeros_like().map_err(err)?).map_err(err)?;
+                v.set(&v.zeros_like().during("actor classifier")?)
+                    .during("actor classifier")?;
             } else {
                 let values: Vec<f32> = (0..v.elem_count())
                     .map(|_| rng.next_normal() * 0.02)
                     .collect();
-                v.set(&Tensor::from_vec(values, v.shape(), &Device::Cpu).map_err(err)?)
-                    .map_err(err)?;
+                v.set(
+                    &Tensor::from_vec(values, v.shape(), &Device::Cpu)
+                        .during("actor classifier")?,
+                )
+                .during("actor classifier")?;
             }
         }
     }
@@ -733,7 +738,7 @@ pub fn train_markers(
             ..Default::default()
         },
     )
-    .map_err(err)?;
+    .during("actor classifier")?;
     optimizer.scale_lr(HEAD, 20.0);
     optimizer.scale_lr(PAIR, 20.0);
     let train: Vec<&Example> = examples.iter().filter(|e| !held(e.doc)).collect();
@@ -877,11 +882,11 @@ pub fn train_markers(
                     .neg()?;
                 labels + (nll * (opts.target_weight / choices_in_batch as f64))?
             })
-            .map_err(err)?;
+            .during("actor classifier")?;
             loss_sum += loss;
             optimizer
                 .step(&grads, schedule(step, steps / 10, steps), opts.threads)
-                .map_err(err)?;
+                .during("actor classifier")?;
             step += 1;
             bar.inc(1);
         }
@@ -891,7 +896,7 @@ pub fn train_markers(
         let (thresholds, micro, counts) = tune_thresholds(&probs, &val);
         let targets = match (&model.pair, &states) {
             (Some(pair), Some(states)) => {
-                target_accuracy(pair, &cs, states, &choices_of(&val)).map_err(err)?
+                target_accuracy(pair, &cs, states, &choices_of(&val)).during("actor classifier")?
             }
             _ => 0.0,
         };

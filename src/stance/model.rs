@@ -25,7 +25,7 @@ use super::rules::RuleClassifier;
 use super::{StanceClassifier, StanceLabel, Statement};
 use crate::actors::Actors;
 use crate::doc::Doc;
-use crate::error::{Result, StanceError};
+use crate::error::{During, Result, StanceError};
 use crate::model::encoder::{dense, Dense};
 use crate::model::inputs::Tokens;
 use crate::model::tagger::{ModelTagger, TokenStates};
@@ -314,10 +314,6 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-fn model_err(e: candle_core::Error) -> StanceError {
-    StanceError::ModelUnavailable(format!("stance model: {e}"))
-}
-
 /// Learned stance: the actor classifier and the target head.
 pub struct ModelClassifier {
     actors: MarkerModel,
@@ -333,30 +329,41 @@ impl ModelClassifier {
     /// Loads `dir` (`actors/`, `targets.safetensors`, `stance.json`) over the entity
     /// model `encoder`, whose weights must be the ones the target head was trained over.
     pub fn load(dir: &Path, encoder: Arc<ModelTagger>) -> Result<ModelClassifier> {
-        let bad = |m: String| StanceError::ModelUnavailable(format!("{}: {m}", dir.display()));
+        let bad = |file: &str, message: String| {
+            StanceError::Model(crate::model::ModelError::Config {
+                path: dir.join(file),
+                message,
+            })
+        };
         let text = std::fs::read_to_string(dir.join("stance.json"))
-            .map_err(|e| bad(format!("stance.json: {e}")))?;
+            .map_err(|e| bad("stance.json", e.to_string()))?;
         let config: StanceConfig =
-            serde_json::from_str(&text).map_err(|e| bad(format!("stance.json: {e}")))?;
-        let weights = encoder
-            .weights
-            .clone()
-            .ok_or_else(|| bad("the entity model has no weights file".into()))?;
-        let sha = file_sha256(&weights).map_err(|e| bad(format!("{}: {e}", weights.display())))?;
+            serde_json::from_str(&text).map_err(|e| bad("stance.json", e.to_string()))?;
+        // Heads over another encoder are unavailable for this one (not broken): with
+        // an entity model of the user's own, `auto` then takes its stance from the rules.
+        let unavailable = || {
+            StanceError::ModelUnavailable(format!(
+                "{}: trained over another entity model than {} (retrain with `stance train stance`)",
+                dir.display(),
+                encoder.source
+            ))
+        };
+        let weights = encoder.weights.clone().ok_or_else(unavailable)?;
+        let sha = file_sha256(&weights).map_err(|source| StanceError::Io {
+            path: weights.clone(),
+            source,
+        })?;
         if sha != config.encoder_sha256 {
-            return Err(bad(format!(
-                "trained over another entity model than {} (retrain with `stance train stance`)",
-                weights.display()
-            )));
+            return Err(unavailable());
         }
         let targets_path = dir.join("targets.safetensors");
         // SAFETY: read-only memory map of a file stance does not modify while running.
         let vb = unsafe {
             VarBuilder::from_mmaped_safetensors(&[&targets_path], DType::F32, &Device::Cpu)
         }
-        .map_err(|e| bad(format!("targets.safetensors: {e}")))?;
+        .map_err(|e| bad("targets.safetensors", e.to_string()))?;
         let targets = TargetHead::build(config.state_dim, config.hidden, vb)
-            .map_err(|e| bad(format!("targets.safetensors: {e}")))?;
+            .map_err(|e| bad("targets.safetensors", e.to_string()))?;
         let actors = MarkerModel::load(&dir.join("actors"))?;
         Ok(ModelClassifier {
             actors,
@@ -456,7 +463,7 @@ impl ModelClassifier {
         };
         let best = pair
             .choose(&cands, states, std::slice::from_ref(&choice))
-            .map_err(model_err)?;
+            .during("stance model")?;
         Ok(best.first().and_then(|&b| readable[b].0))
     }
 
@@ -481,12 +488,12 @@ impl ModelClassifier {
             (options.len(), 3 * a.state_dim() + TARGET_EXTRA),
             &Device::Cpu,
         )
-        .map_err(model_err)?;
+        .during("stance model")?;
         let scores = self
             .targets
             .scores(&x)
             .and_then(|t| t.to_vec1::<f32>())
-            .map_err(model_err)?;
+            .during("stance model")?;
         let best = scores
             .iter()
             .enumerate()

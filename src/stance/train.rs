@@ -26,7 +26,7 @@ use super::rules::RuleClassifier;
 use super::StanceLabel;
 use crate::actors::link;
 use crate::doc::Doc;
-use crate::error::{Result, StanceError};
+use crate::error::{During, Result, StanceError};
 use crate::eval::stance::GoldDoc;
 use crate::model::inputs::Tokens;
 use crate::model::ops::SplitMix64;
@@ -258,10 +258,6 @@ fn collect(
     Ok(c)
 }
 
-fn err(e: candle_core::Error) -> StanceError {
-    StanceError::ModelUnavailable(format!("stance training: {e}"))
-}
-
 /// Model probabilities a rules statement may need to be kept in the hybrid; 0 is the
 /// plain union, above 1 drops the rules' own statements.
 const RULES_FLOORS: [f32; 8] = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.1];
@@ -308,7 +304,7 @@ fn train_targets(
 ) -> Result<VarMap> {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let head = TargetHead::build(state_dim, opts.hidden, vb).map_err(err)?;
+    let head = TargetHead::build(state_dim, opts.hidden, vb).during("stance training")?;
     let mut rng = SplitMix64(opts.seed ^ 0x7A6E);
     let mut names: Vec<(String, Var)> = varmap
         .data()
@@ -325,8 +321,8 @@ fn train_targets(
         } else {
             (0..n).map(|_| rng.next_normal() * 0.02).collect()
         };
-        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).map_err(err)?)
-            .map_err(err)?;
+        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).during("stance training")?)
+            .during("stance training")?;
     }
     let mut opt = AdamW::new(
         names.clone(),
@@ -336,7 +332,7 @@ fn train_targets(
             ..Default::default()
         },
     )
-    .map_err(err)?;
+    .during("stance training")?;
     let dim = 3 * state_dim + TARGET_EXTRA;
     for epoch in 0..opts.target_epochs {
         let mut order: Vec<usize> = (0..targets.len()).collect();
@@ -365,14 +361,16 @@ fn train_targets(
                 }
             }
             let n_rows = rows.len() / dim;
-            let x = Tensor::from_vec(rows, (n_rows, dim), &Device::Cpu).map_err(err)?;
-            let scores = head.scores(&x).map_err(err)?;
-            let idx = Tensor::from_vec(index, chunk.len() * widest, &Device::Cpu).map_err(err)?;
+            let x =
+                Tensor::from_vec(rows, (n_rows, dim), &Device::Cpu).during("stance training")?;
+            let scores = head.scores(&x).during("stance training")?;
+            let idx = Tensor::from_vec(index, chunk.len() * widest, &Device::Cpu)
+                .during("stance training")?;
             let padded = scores
                 .index_select(&idx, 0)
                 .and_then(|t| t.reshape((chunk.len(), widest)))
                 .and_then(|t| t + Tensor::from_vec(pad, (chunk.len(), widest), &Device::Cpu)?)
-                .map_err(err)?;
+                .during("stance training")?;
             let gold = Tensor::from_vec(
                 chunk
                     .iter()
@@ -381,11 +379,11 @@ fn train_targets(
                 (chunk.len(), 1),
                 &Device::Cpu,
             )
-            .map_err(err)?;
+            .during("stance training")?;
             let pred = padded
                 .argmax(D::Minus1)
                 .and_then(|t| t.to_vec1::<u32>())
-                .map_err(err)?;
+                .during("stance training")?;
             correct += pred
                 .iter()
                 .zip(chunk)
@@ -395,16 +393,16 @@ fn train_targets(
                 .and_then(|l| l.gather(&gold, 1))
                 .and_then(|l| l.mean_all())
                 .and_then(|l| l.neg())
-                .map_err(err)?;
-            total += loss.to_scalar::<f32>().map_err(err)? as f64;
-            let grads = loss.backward().map_err(err)?;
+                .during("stance training")?;
+            total += loss.to_scalar::<f32>().during("stance training")? as f64;
+            let grads = loss.backward().during("stance training")?;
             let g: Vec<Option<Tensor>> = names.iter().map(|(_, v)| grads.get(v).cloned()).collect();
             opt.step(
                 &g,
                 1.0 - epoch as f64 / opts.target_epochs as f64,
                 opts.threads,
             )
-            .map_err(err)?;
+            .during("stance training")?;
         }
         if epoch + 1 == opts.target_epochs {
             log(&format!(
@@ -417,13 +415,13 @@ fn train_targets(
     }
     let mut right = 0;
     for t in held {
-        let x =
-            Tensor::from_vec(t.rows.concat(), (t.rows.len(), dim), &Device::Cpu).map_err(err)?;
+        let x = Tensor::from_vec(t.rows.concat(), (t.rows.len(), dim), &Device::Cpu)
+            .during("stance training")?;
         let best = head
             .scores(&x)
             .and_then(|s| s.argmax(0))
             .and_then(|s| s.to_scalar::<u32>())
-            .map_err(err)?;
+            .during("stance training")?;
         right += (best as usize == t.gold) as usize;
     }
     if !held.is_empty() {
@@ -455,7 +453,7 @@ pub fn train_stance(
     let all: Vec<GoldDoc> = train.iter().chain(tune).cloned().collect();
     let c = collect(&all, tagger, opts.ambiguous_target, opts.context, log)?;
     if c.examples.is_empty() {
-        return Err(StanceError::ModelUnavailable(
+        return Err(StanceError::Data(
             "no candidate actors in the training data".into(),
         ));
     }
@@ -530,7 +528,7 @@ pub fn train_stance(
     let varmap = train_targets(opts, c.state_dim, &targets, &held_targets, log)?;
     varmap
         .save(opts.out.join("targets.safetensors"))
-        .map_err(err)?;
+        .during("stance training")?;
     let config = StanceConfig {
         state_dim: c.state_dim,
         hidden: opts.hidden,
