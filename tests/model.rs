@@ -299,7 +299,28 @@ fn broken_checkpoints_fail_with_clear_errors() {
         serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
     cfg.as_object_mut().unwrap().remove("id2label");
     std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
-    expect_model_error(&d, "no usable id2label");
+    expect_model_error(&d, "id2label is missing");
+    // An id2label with a gap in its ids.
+    let d = copy("label-gap");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+    cfg["id2label"].as_object_mut().unwrap().remove("1");
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+    expect_model_error(&d, "no label for id 1");
+    // Sizes no encoder has are refused before anything is allocated for them.
+    for (field, value) in [
+        ("hidden_size", 1u64 << 40),
+        ("vocab_size", 1 << 40),
+        ("num_hidden_layers", 100_000),
+        ("max_position_embeddings", 1 << 40),
+    ] {
+        let d = copy(&format!("huge-{field}"));
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+        cfg[field] = value.into();
+        std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+        expect_model_error(&d, &format!("{field} {value} is beyond what stance runs"));
+    }
     // A tokenizer whose vocabulary is smaller than the embedding matrix.
     let d = copy("vocab");
     let mut cfg: serde_json::Value =

@@ -57,9 +57,14 @@ impl Checkpoint {
                     .or_else(|| config.architectures.first().cloned())
                     .unwrap_or_else(|| "(none)".into()),
             })?;
-        let labels = config
-            .labels()
-            .ok_or(ModelError::NoLabels { path: config_path })?;
+        config.check_sizes().map_err(|message| ModelError::Config {
+            path: config_path.clone(),
+            message,
+        })?;
+        let labels = config.labels().map_err(|reason| ModelError::NoLabels {
+            path: config_path,
+            reason,
+        })?;
         let tokenizer = dir.join("tokenizer.json");
         if !tokenizer.is_file() {
             return Err(ModelError::MissingFile {

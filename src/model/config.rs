@@ -98,21 +98,79 @@ impl ModelConfig {
         }
     }
 
-    /// Labels in id order, or None when `id2label` is missing, has gaps, or is not numeric.
-    pub fn labels(&self) -> Option<Vec<String>> {
+    /// Labels in id order, or why `id2label` cannot give them (missing, a key
+    /// that is not a number, or a gap in the ids).
+    pub fn labels(&self) -> Result<Vec<String>, String> {
         if self.id2label.is_empty() {
-            return None;
+            return Err("id2label is missing or empty".into());
         }
-        let mut pairs: Vec<(usize, &String)> = self
-            .id2label
-            .iter()
-            .map(|(k, v)| k.parse::<usize>().ok().map(|k| (k, v)))
-            .collect::<Option<_>>()?;
+        let mut pairs: Vec<(usize, &String)> = Vec::with_capacity(self.id2label.len());
+        for (k, v) in &self.id2label {
+            let id = k
+                .parse::<usize>()
+                .map_err(|_| format!("id2label key {k:?} is not a number"))?;
+            pairs.push((id, v));
+        }
         pairs.sort();
-        pairs
-            .iter()
-            .enumerate()
-            .all(|(i, (k, _))| i == *k)
-            .then(|| pairs.into_iter().map(|(_, v)| v.clone()).collect())
+        if let Some(gap) = pairs.iter().enumerate().position(|(i, (k, _))| i != *k) {
+            return Err(format!("id2label has no label for id {gap}"));
+        }
+        Ok(pairs.into_iter().map(|(_, v)| v.clone()).collect())
+    }
+
+    /// Refuses sizes no supported encoder has, before anything is allocated for
+    /// them: a hostile or corrupt config must not make `stance` reserve gigabytes.
+    pub fn check_sizes(&self) -> Result<(), String> {
+        let limits = [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_HIDDEN),
+            ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, MAX_HEADS),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                MAX_INTERMEDIATE,
+            ),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                MAX_POSITIONS,
+            ),
+            ("type_vocab_size", self.type_vocab_size, MAX_TYPES),
+        ];
+        for (name, value, max) in limits {
+            if value > max {
+                return Err(format!(
+                    "{name} {value} is beyond what stance runs (at most {max})"
+                ));
+            }
+        }
+        for (name, value) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} is 0"));
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        Ok(())
     }
 }
+
+/// Upper bounds on config sizes (the largest BERT-family encoders stay well inside them).
+const MAX_VOCAB: usize = 1 << 20;
+const MAX_HIDDEN: usize = 8192;
+const MAX_LAYERS: usize = 128;
+const MAX_HEADS: usize = 128;
+const MAX_INTERMEDIATE: usize = 65_536;
+const MAX_POSITIONS: usize = 65_536;
+const MAX_TYPES: usize = 1024;

@@ -32,8 +32,8 @@ pub enum ModelError {
     Config { path: PathBuf, message: String },
     #[error("{path}: unsupported architecture {found:?}; stance runs BERT, DistilBERT, RoBERTa and XLM-RoBERTa checkpoints")]
     UnsupportedArchitecture { path: PathBuf, found: String },
-    #[error("{path}: no usable id2label (a token-classification checkpoint lists its labels as {{\"0\": \"O\", \"1\": \"B-PER\", ...}})")]
-    NoLabels { path: PathBuf },
+    #[error("{path}: no usable labels: {reason} (a token-classification checkpoint lists them as \"id2label\": {{\"0\": \"O\", \"1\": \"B-PER\", ...}})")]
+    NoLabels { path: PathBuf, reason: String },
     #[error("{path}: cannot load the tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("{path}: the tokenizer has {tokenizer} tokens but the embedding matrix has {embeddings} rows; the tokenizer does not belong to these weights")]
