@@ -47,9 +47,12 @@ impl Doc {
 
     /// Index of the sentence that contains byte offset `pos`.
     pub fn sentence_of(&self, pos: usize) -> Option<usize> {
+        // Sentences are in text order and do not overlap: binary search.
+        let i = self.sentences.partition_point(|s| s.span.end <= pos);
         self.sentences
-            .iter()
-            .position(|s| s.span.start <= pos && pos < s.span.end)
+            .get(i)
+            .filter(|s| s.span.start <= pos && pos < s.span.end)
+            .map(|_| i)
     }
 }
 

@@ -18,6 +18,17 @@ pub struct Sentence {
 /// A line shorter than this that lacks a final stop is taken as a headline or caption.
 const SHORT_LINE_CHARS: usize = 60;
 
+/// Characters after a dateline's place that are read to recognise it.
+const DATELINE_REACH: usize = 80;
+
+/// Longest sentence in bytes. A longer run (a table, a list without stops, text
+/// without spaces) is cut into pieces, at white space where there is some, so that
+/// every stage's work per sentence stays bounded whatever the input.
+pub const MAX_SENTENCE_BYTES: usize = 2000;
+
+/// Longest word that abbreviation checks look back or ahead over.
+const MAX_WORD_SCAN: usize = 64;
+
 /// Words that, capitalised after "U.S." or "Inc.", show that a new sentence began.
 const SENTENCE_STARTERS: &[&str] = &[
     "The",
@@ -72,18 +83,27 @@ fn is_opening(c: char) -> bool {
 /// says where the story was filed; the place never acts in it.
 pub fn is_dateline(text: &str, span: Span) -> bool {
     let name = span.text(text);
-    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
-    if !text[line_start..span.start].trim().is_empty() {
+    // Only white space between the line's start and the name (scanning back over it
+    // alone, so that a long line costs nothing).
+    let at_line_start = text[..span.start]
+        .chars()
+        .rev()
+        .find(|c| !c.is_whitespace() || *c == '\n')
+        .is_none_or(|c| c == '\n');
+    if !at_line_start {
         return false;
     }
     let letters = name.chars().filter(|c| c.is_alphabetic()).count();
     if letters < 2 || name.chars().any(|c| c.is_lowercase()) {
         return false;
     }
-    let line_end = text[span.end..]
-        .find('\n')
-        .map_or(text.len(), |i| span.end + i);
-    let rest = text[span.end..line_end].trim_start_matches([' ', '\t']);
+    // What follows on the line, as far as a dateline could reach.
+    let rest: String = text[span.end..]
+        .chars()
+        .take_while(|&c| c != '\n')
+        .take(DATELINE_REACH)
+        .collect();
+    let rest = rest.trim_start_matches([' ', '\t']);
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
@@ -157,15 +177,17 @@ fn lines_of_block(text: &str, block: Span) -> Vec<Span> {
     pieces
 }
 
-/// The word that ends at byte `end` (exclusive), scanning back over letters and dots.
+/// The word that ends at byte `end` (exclusive), scanning back over letters and dots
+/// (at most [`MAX_WORD_SCAN`] characters: no abbreviation is longer).
 fn word_before(text: &str, end: usize) -> &str {
     let head = &text[..end];
-    let start = head
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| !(c.is_alphanumeric() || c == '.' || c == '-'))
-        .map(|(i, c)| i + c.len_utf8())
-        .unwrap_or(0);
+    let mut start = end;
+    for (n, (i, c)) in head.char_indices().rev().enumerate() {
+        if n == MAX_WORD_SCAN || !(c.is_alphanumeric() || c == '.' || c == '-') {
+            break;
+        }
+        start = i;
+    }
     &text[start..end]
 }
 
@@ -173,8 +195,17 @@ fn next_word(text: &str, from: usize) -> &str {
     let rest = &text[from..];
     let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || is_opening(c));
     let end = rest
-        .find(|c: char| !c.is_alphanumeric())
-        .unwrap_or(rest.len());
+        .char_indices()
+        .take(MAX_WORD_SCAN)
+        .find(|&(_, c)| !c.is_alphanumeric())
+        .map_or_else(
+            || {
+                rest.char_indices()
+                    .nth(MAX_WORD_SCAN)
+                    .map_or(rest.len(), |(i, _)| i)
+            },
+            |(i, _)| i,
+        );
     &rest[..end]
 }
 
@@ -249,9 +280,32 @@ fn push_trimmed(text: &str, span: Span, out: &mut Vec<Sentence>) {
     if lead + trail >= s.len() {
         return;
     }
-    out.push(Sentence {
-        span: Span::new(span.start + lead, span.end - trail),
-    });
+    let mut rest = Span::new(span.start + lead, span.end - trail);
+    // Cut an overlong run into bounded pieces: at the last white space before the
+    // limit, else at the last character boundary before it.
+    while rest.len() > MAX_SENTENCE_BYTES {
+        let window = &text[rest.start..rest.start + MAX_SENTENCE_BYTES.min(rest.len())];
+        let mut cut = window.len();
+        while !text.is_char_boundary(rest.start + cut) {
+            cut -= 1;
+        }
+        let at_space = window[..cut]
+            .char_indices()
+            .rev()
+            .find(|&(i, c)| c.is_whitespace() && i > 0)
+            .map(|(i, _)| i);
+        let cut = at_space.unwrap_or(cut);
+        let piece = Span::new(rest.start, rest.start + cut);
+        let trimmed = piece.text(text).trim_end();
+        out.push(Sentence {
+            span: Span::new(piece.start, piece.start + trimmed.len()),
+        });
+        let next = &text[piece.end..rest.end];
+        rest = Span::new(rest.end - next.trim_start().len(), rest.end);
+    }
+    if !rest.is_empty() {
+        out.push(Sentence { span: rest });
+    }
 }
 
 #[cfg(test)]

@@ -88,14 +88,26 @@ impl TextEncoder {
         })
     }
 
-    /// Tokens of `text[unit]`, with spans into `text`.
+    /// Tokens of `text[unit]`, with spans into `text`. Long units are tokenized in
+    /// pieces of at most [`ENCODE_PIECE`] bytes cut before white space, which gives
+    /// the same tokens (no word piece crosses white space) with bounded memory.
     pub fn encode(&self, text: &str, unit: Span) -> Result<Tokens, ModelError> {
+        let mut out = Tokens::default();
+        let mut start = unit.start;
+        while start < unit.end {
+            let end = piece_end(text, start, unit.end);
+            self.encode_piece(text, Span::new(start, end), &mut out)?;
+            start = end;
+        }
+        Ok(out)
+    }
+
+    fn encode_piece(&self, text: &str, unit: Span, out: &mut Tokens) -> Result<(), ModelError> {
         let piece = unit.text(text);
         let enc = self
             .tokenizer
             .encode(piece, false)
             .map_err(|e| ModelError::Encode(e.to_string()))?;
-        let mut out = Tokens::default();
         for ((&id, &(s, e)), tok) in enc
             .get_ids()
             .iter()
@@ -118,7 +130,7 @@ impl TextEncoder {
             out.subword.push(subword);
             out.shapes.push(shape_at(text, span));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// A padded batch `(ids, mask, shapes)`, each `[batch, longest + 2]`, from
@@ -149,4 +161,25 @@ impl TextEncoder {
             Tensor::from_vec(shapes, (b, len), device)?,
         ))
     }
+}
+
+/// Longest piece of text handed to the tokenizer at once.
+pub const ENCODE_PIECE: usize = 16 * 1024;
+
+/// End of the piece that starts at `start`: all of `text[start..end]` when it is short,
+/// else the last white space before [`ENCODE_PIECE`] bytes (so the next piece begins
+/// with it), else the last character boundary there (a run without spaces).
+fn piece_end(text: &str, start: usize, end: usize) -> usize {
+    if end - start <= ENCODE_PIECE {
+        return end;
+    }
+    let mut limit = start + ENCODE_PIECE;
+    while !text.is_char_boundary(limit) {
+        limit -= 1;
+    }
+    text[start..limit]
+        .char_indices()
+        .rev()
+        .find(|&(i, c)| c.is_whitespace() && i > 0)
+        .map_or(limit, |(i, _)| start + i)
 }

@@ -26,19 +26,26 @@ pub fn plan(n: usize, size: usize, stride: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// For each token, the index of the window where it is most central.
+/// For each token, the index of the window where it is most central (the first
+/// such window on a tie). Windows come from [`plan`]: in order, so the windows
+/// that hold token `i` are a short run that moves forward with `i` (linear time).
 pub fn owners(n: usize, windows: &[Range<usize>]) -> Vec<usize> {
-    (0..n)
-        .map(|i| {
-            windows
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.contains(&i))
-                .max_by_key(|(k, w)| ((i - w.start).min(w.end - 1 - i), usize::MAX - k))
-                .map(|(k, _)| k)
-                .expect("windows cover every token")
-        })
-        .collect()
+    let mut out = Vec::with_capacity(n);
+    let mut first = 0;
+    for i in 0..n {
+        while windows[first].end <= i {
+            first += 1;
+        }
+        let best = windows[first..]
+            .iter()
+            .take_while(|w| w.start <= i)
+            .enumerate()
+            .max_by_key(|(k, w)| ((i - w.start).min(w.end - 1 - i), usize::MAX - k))
+            .map(|(k, _)| first + k)
+            .expect("windows cover every token");
+        out.push(best);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -130,12 +130,17 @@ impl Default for RuleTagger {
 impl EntityTagger for RuleTagger {
     fn tag(&self, doc: &Doc) -> Result<Vec<Entity>> {
         let empty = HashMap::new();
-        let first: Vec<Entity> = (0..doc.sentences.len())
-            .flat_map(|s| self.tag_sentence(doc, s, &empty))
+        let prose: Vec<usize> = (0..doc.sentences.len())
+            .filter(|&s| self.is_prose(doc, s))
+            .collect();
+        let first: Vec<Entity> = prose
+            .iter()
+            .flat_map(|&s| self.tag_sentence(doc, s, &empty))
             .collect();
         let known = known_names(doc, &first);
-        Ok((0..doc.sentences.len())
-            .flat_map(|s| self.tag_sentence(doc, s, &known))
+        Ok(prose
+            .iter()
+            .flat_map(|&s| self.tag_sentence(doc, s, &known))
             .collect())
     }
 
@@ -207,12 +212,93 @@ fn is_capitalised(w: &str) -> bool {
 /// A word that can be part of a personal name: "Kerry", "al-Assad", "O'Brien", "J.".
 fn is_name_word(w: &str) -> bool {
     if is_capitalised(w) {
-        return w.chars().any(char::is_alphabetic);
+        return w.chars().any(char::is_alphabetic) && has_name_shape(w);
     }
     match w.split_once('-') {
-        Some((p, rest)) => NAME_PARTICLES.contains(&p) && is_capitalised(rest),
+        Some((p, rest)) => {
+            NAME_PARTICLES.contains(&p) && is_capitalised(rest) && has_name_shape(rest)
+        }
         None => false,
     }
+}
+
+/// Characters in a run without white space beyond which the run is not prose.
+const LONG_RUN_CHARS: usize = 40;
+
+impl RuleTagger {
+    /// Whether sentence `s` reads as language at all: not mostly long runs without
+    /// white space (scraped noise, encodings, text glued together). Names are only
+    /// looked for in prose; noise gives no entities.
+    fn is_prose(&self, doc: &Doc, s: usize) -> bool {
+        let text = doc.sentences[s].span.text(&doc.text);
+        let chars = text.chars().count().max(1);
+        let in_long_runs: usize = text
+            .split(char::is_whitespace)
+            .map(|r| r.chars().count())
+            .filter(|&n| n > LONG_RUN_CHARS)
+            .sum();
+        in_long_runs * 2 <= chars
+    }
+}
+
+/// Longest word that can be part of a name.
+const MAX_NAME_WORD_CHARS: usize = 30;
+
+/// Longest run of consonants a name word has ("Mkrtchyan" has six).
+const MAX_CONSONANT_RUN: usize = 6;
+
+/// Prefixes after which a name takes a second capital: "McDonald", "DeSantis".
+const CAMEL_PREFIXES: &[&str] = &[
+    "Mc", "Mac", "De", "Di", "Da", "Du", "Le", "La", "Van", "Von",
+];
+
+/// Whether a capitalised token has the shape of a name word rather than noise
+/// (scraped text, random letters): short, letters with dots, hyphens and
+/// apostrophes only, a vowel in every lower-case part, no long consonant run, and
+/// capitals only where names put them (all capitals, or at the start of each part,
+/// or after a prefix such as "Mc"). Random capitalised strings such as "WNhspikrkMNm"
+/// or "Lr" fail; "al-Assad", "O'Brien", "McDonald", "NATO" and "J." pass.
+fn has_name_shape(w: &str) -> bool {
+    if w.chars().count() > MAX_NAME_WORD_CHARS
+        || !w
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, '.' | '-' | '\'' | '’'))
+    {
+        return false;
+    }
+    let is_vowel = |c: char| !c.is_ascii() || "aeiouyAEIOUY".contains(c);
+    let mut consonants = 0;
+    for c in w.chars() {
+        consonants = if c.is_ascii_alphabetic() && !is_vowel(c) {
+            consonants + 1
+        } else {
+            0
+        };
+        if consonants > MAX_CONSONANT_RUN {
+            return false;
+        }
+    }
+    w.split(['-', '\'', '’', '.'])
+        .filter(|p| !p.is_empty())
+        .all(|part| {
+            let letters: Vec<char> = part.chars().collect();
+            if letters.iter().all(|c| !c.is_lowercase()) {
+                // An initial has its dot ("J."); an acronym is short, or pronounceable.
+                if letters.len() == 1 {
+                    return w.ends_with('.') || w.contains(['-', '\'', '’']);
+                }
+                return letters.len() <= 5 || letters.iter().any(|&c| is_vowel(c));
+            }
+            let rest = CAMEL_PREFIXES
+                .iter()
+                .find(|p| part.starts_with(*p) && part[p.len()..].starts_with(char::is_uppercase))
+                .map_or(part, |p| &part[p.len()..]);
+            let mut chars = rest.chars();
+            chars.next();
+            let tail: String = chars.collect();
+            tail.chars().all(|c| !c.is_uppercase())
+                && (rest.chars().count() < 2 || rest.chars().any(is_vowel))
+        })
 }
 
 /// Title-case headline or caption: no final stop, and most content words capitalised.
@@ -520,6 +606,41 @@ mod tests {
 
     fn has(found: &[(String, EntityLabel)], text: &str, label: EntityLabel) -> bool {
         found.iter().any(|(t, l)| t == text && *l == label)
+    }
+
+    #[test]
+    fn noise_is_not_a_name_and_names_are() {
+        for name in [
+            "Kerry",
+            "al-Assad",
+            "O'Brien",
+            "McDonald",
+            "DeSantis",
+            "NATO",
+            "J.",
+            "Mkrtchyan",
+            "Zürich",
+            "Xi",
+            "U.S.",
+            "FBI",
+            "NYPD",
+            "Lavrov",
+        ] {
+            let word = name.strip_prefix("al-").map_or(name, |_| name);
+            assert!(is_name_word(word), "{name} is a name word");
+        }
+        for noise in [
+            "WNhspikrkMNm",
+            "TRtznn",
+            "DgwhUd",
+            "Lr",
+            "Xf",
+            "VMPLWTT",
+            "D",
+            "Abcdefghijklmnopqrstuvwxyzabcdef",
+        ] {
+            assert!(!is_name_word(noise), "{noise} is noise");
+        }
     }
 
     #[test]

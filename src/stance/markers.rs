@@ -510,9 +510,11 @@ impl MarkerModel {
 
 /// Token range of `span` within `tokens` (tokens that overlap it).
 pub fn mention_range(tokens: &Tokens, span: Span) -> Option<Range<usize>> {
-    let start = tokens.spans.iter().position(|t| t.overlaps(&span))?;
-    let end = tokens.spans.iter().rposition(|t| t.overlaps(&span))? + 1;
-    Some(start..end)
+    // Token spans are in text order: binary search for the first that ends after the
+    // mention starts, then walk the few it covers.
+    let start = tokens.spans.partition_point(|t| t.end <= span.start);
+    let end = start + tokens.spans[start..].partition_point(|t| t.start < span.end);
+    (start < end && tokens.spans[start].overlaps(&span)).then_some(start..end)
 }
 
 /// A training candidate: its sentence's tokens (by index), mention range and labels.

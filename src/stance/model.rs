@@ -415,6 +415,13 @@ impl ModelClassifier {
         Ok(self.read_actors(a)?.probabilities)
     }
 
+    /// Whether targets need the entity model's states (the separate target head);
+    /// a model with a pair head reads targets from its own pass, so the entity
+    /// pass keeps no per-token states (memory that grows with the document).
+    pub fn needs_entity_states(&self) -> bool {
+        self.actors.pair.is_none()
+    }
+
     /// The target of a statement by the candidate at `k` of `reading`: from the
     /// classifier's pair head when it has one, else from the target head.
     fn target_of(
@@ -513,7 +520,7 @@ impl StanceClassifier for ModelClassifier {
     }
 
     fn wants_states(&self) -> bool {
-        true
+        self.needs_entity_states()
     }
 
     fn classify_with_states(
@@ -562,6 +569,10 @@ impl ModelClassifier {
         let own;
         let states = match states {
             Some(s) => s,
+            None if !self.needs_entity_states() => {
+                own = TokenStates::default();
+                &own
+            }
             None => {
                 let (_, mut st) =
                     self.encoder
@@ -641,7 +652,7 @@ impl StanceClassifier for Hybrid {
     }
 
     fn wants_states(&self) -> bool {
-        true
+        self.model.needs_entity_states()
     }
 
     fn classify_with_states(
