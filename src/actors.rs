@@ -65,21 +65,27 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
         }
     }
 
-    let org_names: Vec<&str> = entities
-        .iter()
-        .zip(&texts)
-        .filter(|(e, t)| e.label == EntityLabel::Org && t.contains(' ') && gaz.lookup(t).is_none())
-        .map(|(_, t)| *t)
-        .collect();
-
-    let mut all_orgs: Vec<&str> = entities
-        .iter()
-        .zip(&texts)
-        .filter(|(e, t)| e.label == EntityLabel::Org && t.contains(' '))
-        .map(|(_, t)| *t)
-        .collect();
-    all_orgs.sort_unstable();
-    all_orgs.dedup();
+    // Multi-word organisation names by their word-aligned beginnings ("Kessler" and
+    // "Kessler Antriebe" for "Kessler Antriebe AG"; the first named wins) and endings
+    // ("Commission" for "European Commission"), so that each mention is one lookup.
+    let mut by_start: HashMap<&str, &str> = HashMap::new();
+    let mut by_end: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (e, t) in entities.iter().zip(&texts) {
+        if e.label != EntityLabel::Org || !t.contains(' ') {
+            continue;
+        }
+        let unknown = gaz.lookup(t).is_none();
+        for (at, _) in t.match_indices(' ') {
+            if unknown {
+                by_start.entry(&t[..at]).or_insert(t);
+            }
+            let ends = by_end.entry(&t[at + 1..]).or_default();
+            if !ends.contains(t) {
+                ends.push(t);
+            }
+        }
+    }
+    let people = PersonIndex::new(&full_names);
 
     let mut keys: Vec<(Key, String, EntityLabel, bool)> = Vec::with_capacity(entities.len());
     for (i, e) in entities.iter().enumerate() {
@@ -103,9 +109,7 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
             continue;
         }
         // A short name of an organisation named in full elsewhere: "Kessler" for "Kessler Antriebe AG".
-        if let Some(full) = org_names.iter().find(|o| {
-            o.len() > text.len() && o.starts_with(text) && o[text.len()..].starts_with(' ')
-        }) {
+        if let Some(full) = by_start.get(text) {
             keys.push((
                 Key(full.to_string()),
                 full.to_string(),
@@ -116,15 +120,7 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
         }
         // Or by its head: "the Commission" for "European Commission", when only one organisation fits.
         if e.label == EntityLabel::Org && !text.contains(' ') {
-            let heads: Vec<&&str> = all_orgs
-                .iter()
-                .filter(|o| {
-                    o.len() > text.len()
-                        && o.ends_with(text)
-                        && o[..o.len() - text.len()].ends_with(' ')
-                })
-                .collect();
-            if let [full] = heads.as_slice() {
+            if let Some([full]) = by_end.get(text).map(Vec::as_slice) {
                 let name = gaz
                     .lookup(full)
                     .map_or(full.to_string(), |g| g.canonical.clone());
@@ -133,7 +129,7 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
             }
         }
         if e.label == EntityLabel::Per {
-            let name = person_name(i, text, &full_names, &texts);
+            let name = person_name(i, text, &people, &texts);
             keys.push((Key(format!("PER:{name}")), name, EntityLabel::Per, false));
             continue;
         }
@@ -160,27 +156,56 @@ pub fn link(doc: &Doc, entities: &[Entity]) -> Actors {
     out
 }
 
+/// Full personal names by surname (without a lower-case particle: "Assad" for
+/// "al-Assad") and by first word, for [`person_name`].
+struct PersonIndex<'a> {
+    names: &'a [(usize, Vec<&'a str>)],
+    by_surname: HashMap<String, Vec<usize>>,
+    by_first: HashMap<&'a str, Vec<usize>>,
+}
+
+/// A name part without its lower-case particle: "al-Assad" -> "Assad".
+fn without_particle(s: &str) -> &str {
+    match s.split_once('-') {
+        Some((p, rest)) if p.chars().all(char::is_lowercase) => rest,
+        _ => s,
+    }
+}
+
+impl<'a> PersonIndex<'a> {
+    fn new(names: &'a [(usize, Vec<&'a str>)]) -> Self {
+        let mut by_surname: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_first: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (k, (_, parts)) in names.iter().enumerate() {
+            let last = parts[parts.len() - 1];
+            by_surname.entry(without_particle(last).to_string()).or_default().push(k);
+            by_first.entry(parts[0]).or_default().push(k);
+        }
+        PersonIndex {
+            names,
+            by_surname,
+            by_first,
+        }
+    }
+}
+
 /// The full name a personal mention belongs to: the longest full name that ends
 /// with the same surname, preferring the nearest one before the mention.
-fn person_name(i: usize, text: &str, full_names: &[(usize, Vec<&str>)], texts: &[&str]) -> String {
+fn person_name(i: usize, text: &str, people: &PersonIndex, texts: &[&str]) -> String {
     let parts: Vec<&str> = text.split_whitespace().collect();
     let surname = parts.last().copied().unwrap_or(text);
-    let strip = |s: &str| -> String {
-        match s.split_once('-') {
-            Some((p, rest)) if p.chars().all(char::is_lowercase) => rest.to_string(),
-            _ => s.to_string(),
-        }
-    };
-    let mut candidates: Vec<&(usize, Vec<&str>)> = full_names
-        .iter()
-        .filter(|(_, p)| {
-            let last = p[p.len() - 1];
-            last == surname || strip(last) == strip(surname)
-        })
-        .collect();
+    let mut candidates: Vec<&(usize, Vec<&str>)> = people
+        .by_surname
+        .get(without_particle(surname))
+        .map(|ks| ks.iter().map(|&k| &people.names[k]).collect())
+        .unwrap_or_default();
     // Family name first ("Wang" for "Wang Lei", "Xi" for "Xi Jinping").
     if candidates.is_empty() && parts.len() == 1 {
-        candidates = full_names.iter().filter(|(_, p)| p[0] == surname).collect();
+        candidates = people
+            .by_first
+            .get(surname)
+            .map(|ks| ks.iter().map(|&k| &people.names[k]).collect())
+            .unwrap_or_default();
     }
     let best = candidates
         .iter()

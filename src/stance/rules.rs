@@ -515,7 +515,12 @@ impl<'a> Ctx<'a> {
         let kinds = sent.tokens.iter().map(|t| t.kind).collect();
         let mut ent_at = vec![None; n];
         let mut ent_tokens = HashMap::new();
-        for (e, ent) in entities.iter().enumerate() {
+        // Entities are in text order: only the run that overlaps this sentence is read.
+        let first = entities.partition_point(|e| e.span.end <= sent.span.start);
+        for (e, ent) in entities.iter().enumerate().skip(first) {
+            if ent.span.start >= sent.span.end {
+                break;
+            }
             if !sent.span.overlaps(&ent.span) {
                 continue;
             }
