@@ -178,7 +178,10 @@ impl<'a> PersonIndex<'a> {
         let mut by_first: HashMap<&str, Vec<usize>> = HashMap::new();
         for (k, (_, parts)) in names.iter().enumerate() {
             let last = parts[parts.len() - 1];
-            by_surname.entry(without_particle(last).to_string()).or_default().push(k);
+            by_surname
+                .entry(without_particle(last).to_string())
+                .or_default()
+                .push(k);
             by_first.entry(parts[0]).or_default().push(k);
         }
         PersonIndex {
