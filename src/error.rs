@@ -15,6 +15,8 @@ pub enum StanceError {
     },
     #[error("{path}: is a directory, expected a text or JSON Lines file")]
     IsDirectory { path: PathBuf },
+    #[error("{path}: no .txt or .jsonl files below this directory")]
+    EmptyDirectory { path: PathBuf },
     #[error("{path}:{line}: invalid UTF-8 (byte offset {offset}); re-encode the file as UTF-8 or pass --lossy")]
     InvalidUtf8 {
         path: PathBuf,

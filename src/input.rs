@@ -51,13 +51,66 @@ impl Source {
     /// for a `.jsonl` file and one text otherwise.
     pub fn format(&self, requested: InputFormat) -> InputFormat {
         match (requested, self) {
-            (InputFormat::Auto, Source::File(p)) if p.extension().is_some_and(|e| e == "jsonl") => {
+            (InputFormat::Auto, Source::File(p))
+                if p.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("jsonl")) =>
+            {
                 InputFormat::Jsonl
             }
             (InputFormat::Auto, _) => InputFormat::Text,
             (f, _) => f,
         }
     }
+}
+
+/// The sources named on the command line, each directory replaced by the `.txt`
+/// and `.jsonl` files below it, in path order so that runs are repeatable
+/// (hidden entries and symbolic links to directories are passed over). A
+/// directory with no such file is an error: nothing to read is most likely a
+/// wrong path.
+pub fn expand(args: &[PathBuf]) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for arg in args {
+        let source = Source::from_arg(arg);
+        match &source {
+            Source::File(dir) if dir.is_dir() => {
+                let mut files = Vec::new();
+                walk(dir, &mut files)?;
+                if files.is_empty() {
+                    return Err(StanceError::EmptyDirectory { path: dir.clone() });
+                }
+                files.sort();
+                out.extend(files.into_iter().map(Source::File));
+            }
+            _ => out.push(source),
+        }
+    }
+    Ok(out)
+}
+
+/// True for the files a directory contributes: `.txt` and `.jsonl`, any case.
+fn is_input_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("txt") || e.eq_ignore_ascii_case("jsonl"))
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
+        if kind.is_dir() {
+            walk(&path, files)?;
+        } else if is_input_file(&path) && path.is_file() {
+            files.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// One article to analyse.
@@ -299,6 +352,34 @@ mod tests {
         .unwrap()
         .unwrap_err();
         assert!(e.to_string().contains("nope.txt"));
+    }
+
+    #[test]
+    fn directories_expand_to_their_input_files_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("b/deeper")).unwrap();
+        std::fs::create_dir_all(d.join(".git")).unwrap();
+        for f in [
+            "z.txt",
+            "a.JSONL",
+            "b/deeper/c.txt",
+            "b/notes.md",
+            ".git/x.txt",
+            ".hidden.txt",
+        ] {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        let got = expand(&[d.to_path_buf(), PathBuf::from("-")]).unwrap();
+        let want: Vec<Source> = ["a.JSONL", "b/deeper/c.txt", "z.txt"]
+            .iter()
+            .map(|f| Source::File(d.join(f)))
+            .chain([Source::Stdin])
+            .collect();
+        assert_eq!(got, want);
+        let empty = tempfile::tempdir().unwrap();
+        let e = expand(&[empty.path().to_path_buf()]).unwrap_err();
+        assert!(e.to_string().contains("no .txt or .jsonl files"), "{e}");
     }
 
     #[test]

@@ -29,7 +29,9 @@ pub mod pipeline;
 pub mod segment;
 pub mod span;
 pub mod stance;
+pub mod term;
 pub mod tokenize;
+pub mod verbose;
 
 use serde::{Deserialize, Serialize};
 

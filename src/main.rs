@@ -5,16 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use clap::{
+    ArgAction, Args, ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
 use stance::eval::stance as eval_stance;
 use stance::input::{self, InputFormat, ReadOptions, Source};
 use stance::model::aggregate::Aggregation;
 use stance::model::tagger::InferenceOptions;
 use stance::model::threads::{self, Parallelism};
-use stance::output::{DocWriter, OutputFormat};
+use stance::output::{DocWriter, OutputFormat, WriteOptions};
 use stance::pipeline::ModelChoice;
+use stance::term;
 use stance::{BackendChoice, Pipeline};
 
 /// mimalloc keeps freed memory for reuse; with the system allocator every large
@@ -31,11 +33,27 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 actors (\"John Kerry\", \"Kerry\" -> one person; \"Washington\", \"U.S.\" -> United States) and finds \
 each actor's threats, accusations and proposals, with the target and the cue words.\n\n\
 Examples:\n  stance classify data/samples/steel_duties.txt\n  stance classify --format json article.txt > out.json\n  \
-cat articles.jsonl | stance classify --input jsonl --format jsonl\n  stance eval stance --data data/samples/gold.jsonl --errors"
+cat articles.jsonl | stance classify --input jsonl --format jsonl\n  stance eval stance --data data/heldout/gold.jsonl"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    globals: Globals,
+}
+
+/// Options of every command: how much to say on stderr, and colour.
+#[derive(Args, Clone, Copy)]
+struct Globals {
+    /// No progress bar (warnings and errors are still printed).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Log load times, the backend chosen and fallbacks on stderr; -vv also each document.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Colour the table: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
 }
 
 #[derive(Subcommand)]
@@ -45,6 +63,9 @@ enum Command {
         after_help = "Examples:\n  stance classify data/samples/steel_duties.txt\n  \
 stance classify --format json a.txt b.txt > docs.json          # an array of two documents\n  \
 stance classify --format jsonl corpus.jsonl > docs.jsonl        # streams, one document per line\n  \
+stance classify --format html -o page.html data/samples/        # every .txt and .jsonl below, one page\n  \
+stance classify --format conll article.txt > article.conll     # a token and its IOB2 tag a line\n  \
+stance classify --format tsv data/samples/ > statements.tsv    # one statement a row\n  \
 echo 'Paris accused Rome of fraud.' | stance classify --format json\n\n\
 Offsets in JSON are character offsets (Unicode scalar values, end exclusive) into the input text.\n\
 Exit codes: 0 success, 1 failure (bad input, unreadable file), 2 usage error."
@@ -64,12 +85,23 @@ source tree, and the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache
     Models(ModelsArgs),
     /// Measure model inference throughput (tokens/s) over thread counts, batch sizes and parallelism.
     #[command(
-        after_help = "Example:\n  stance bench --data ../shared/data/conll2003/dev.txt --sentences 2000 \\\n    \
+        after_help = "Examples:\n  stance bench --data data/conll/samples.conll --sentences 200\n  \
+stance bench --data ../shared/data/conll2003/dev.txt --sentences 2000 \\\n    \
 --threads 1,2 --batch-sizes 1,8,32 --parallelism workers,intra\n\n\
 Each configuration runs in a fresh process (candle fixes its thread pools at first use), on\n\
 the first N sentences of the CoNLL file, each sentence one input, length-sorted into batches."
     )]
     Bench(BenchArgs),
+    /// Print a completion script for a shell.
+    #[command(after_help = "Examples:\n  \
+stance completions bash > ~/.local/share/bash-completion/completions/stance\n  \
+stance completions zsh > ~/.zfunc/_stance          # with fpath+=~/.zfunc before compinit\n  \
+stance completions fish > ~/.config/fish/completions/stance.fish")]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
@@ -125,12 +157,16 @@ struct BenchArgs {
 #[derive(Subcommand)]
 enum TrainCommand {
     /// Fine-tune a BERT-family encoder for entity tagging on CoNLL files (IOB1 or IOB2).
-    #[command(after_help = "Example (the shipped default model):\n  \
+    #[command(
+        after_help = "Example (the recipe of the shipped default model, into runs/ so that the\n\
+shipped one is kept; `stance models half runs/ner DIR` makes its f16 copy):\n  \
 scripts/fetch_base.sh\n  \
 stance train ner --base models/base --train ../shared/data/conll2003/train.txt \\\n    \
---dev ../shared/data/conll2003/dev.txt --out models/ner --epochs 5\n\n\
+--dev ../shared/data/conll2003/dev.txt --out runs/ner --epochs 6 --lr 1e-4 --batch-size 4 \\\n    \
+--context 256 --seed 42\n\n\
 The best epoch on --dev is kept in --out. A resumable checkpoint is written to OUT/resume every\n\
---checkpoint-minutes and when --max-minutes runs out; continue with the same command plus --resume.")]
+--checkpoint-minutes and when --max-minutes runs out; continue with the same command plus --resume."
+    )]
     Ner(TrainNerArgs),
     /// Train the learned stance model (actor classifier, target head, thresholds of the hybrid with the rules).
     #[command(after_help = "Example (the shipped heads):\n  \
@@ -269,9 +305,11 @@ struct TrainNerArgs {
 
 #[derive(Args)]
 struct ClassifyArgs {
-    /// Input files; '-' or none reads standard input. `.jsonl` files are read as JSON Lines.
+    /// Input files or directories; '-' or none reads standard input. `.jsonl` files are read as
+    /// JSON Lines; a directory gives the .txt and .jsonl files below it, in path order.
     files: Vec<PathBuf>,
-    /// Output format: table for reading, json (an object, or an array for several documents), jsonl (one per line).
+    /// Output format: table for reading, html (one page), json (an object, or an array for several
+    /// documents), jsonl (one per line), conll (tokens and IOB2 tags), tsv (one statement a row).
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
     /// Input format: auto (JSON Lines for .jsonl files, else text), text (one article per input), jsonl ({"id", "text"} per line).
@@ -363,16 +401,18 @@ impl BackendArgs {
 #[derive(Subcommand)]
 enum EvalCommand {
     /// Score statements against gold JSON Lines (the guidelines' format), as the guidelines' Scoring section says.
-    #[command(
-        after_help = "Example:\n  stance eval stance --data data/samples/gold.jsonl --backend rules --errors\n\n\
+    #[command(after_help = "Examples:\n  \
+stance eval stance --data data/heldout/gold.jsonl                  # articles no model was trained on\n  \
+stance eval stance --data data/heldout/gold.jsonl --compare rules,model,auto\n  \
+stance eval stance --data data/samples/gold.jsonl --backend rules --errors\n\n\
 Gold lines: {\"id\", \"text\", \"stances\": [{\"actor\": {\"start\", \"end\"}, \"label\", \"target\": {...} | null}]}.\n\
 A prediction matches a gold statement when actor spans overlap and labels are equal (one-to-one).\n\
-Items with \"ambiguous\": true are optional. Target accuracy is over matched statements."
-    )]
+Items with \"ambiguous\": true are optional. Target accuracy is over matched statements.")]
     Stance(EvalStanceArgs),
     /// Score entity tagging on a CoNLL file (IOB1 or IOB2), counted exactly as conlleval counts.
     #[command(
-        after_help = "Example:\n  stance eval ner --data ../shared/data/conll2003/test.txt\n  \
+        after_help = "Examples:\n  stance eval ner --data data/conll/samples.conll             # ships with the repository\n  \
+stance eval ner --data ../shared/data/conll2003/test.txt\n  \
 stance eval ner --data test.txt --backend rules --format json\n\n\
 Each document (between -DOCSTART- lines) is tagged as running text; a word takes the tag of\n\
 the entity that covers its first character. Reports precision, recall and F1 per type and\n\
@@ -442,18 +482,25 @@ fn main() -> ExitCode {
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: sets a plain integer option of the allocator; no memory is touched.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    let cli = Cli::parse();
+    let matches = Cli::command().long_version(long_version()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let g = cli.globals;
+    stance::verbose::init(g.verbose);
     let result = match cli.command {
-        Command::Classify(args) => classify(args),
-        Command::Eval(EvalCommand::Stance(args)) => eval_stance_cmd(args),
-        Command::Train(TrainCommand::Ner(args)) => train_ner_cmd(args),
-        Command::Train(TrainCommand::Stance(args)) => train_stance_cmd(args),
+        Command::Classify(args) => classify(args, g),
+        Command::Eval(EvalCommand::Stance(args)) => eval_stance_cmd(args, g),
+        Command::Train(TrainCommand::Ner(args)) => train_ner_cmd(args, g),
+        Command::Train(TrainCommand::Stance(args)) => train_stance_cmd(args, g),
         Command::Eval(EvalCommand::Ner(args)) => eval_ner_cmd(args),
         Command::Models(ModelsArgs {
             command: Some(ModelsCommand::Half { src, dst }),
         }) => half_cmd(&src, &dst),
         Command::Models(ModelsArgs { command: None }) => models_cmd(),
         Command::Bench(args) => bench_cmd(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "stance", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -463,6 +510,20 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `stance --version`: the version and the default models this binary would load.
+fn long_version() -> String {
+    let shown = |p: Option<PathBuf>| match p {
+        Some(p) => p.display().to_string(),
+        None => "none installed (the rules backend is used)".into(),
+    };
+    format!(
+        "{}\ndefault entity model: {}\ndefault stance model: {}",
+        env!("CARGO_PKG_VERSION"),
+        shown(stance::model::source::default_model().ok()),
+        shown(stance::model::source::default_stance())
+    )
 }
 
 /// A closed pipe (`stance ... | head`) is the reader's choice, not a failure.
@@ -476,7 +537,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn build_pipeline(args: &BackendArgs) -> Result<Pipeline> {
     let (pipeline, note) = Pipeline::for_backend(args.backend, &args.model_choice())?;
     if let Some(note) = note {
-        eprintln!("warning: {note}");
+        term::warn(note);
     }
     Ok(pipeline)
 }
@@ -490,29 +551,37 @@ fn open_output(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
     })
 }
 
-fn classify(args: ClassifyArgs) -> Result<ExitCode> {
-    let pipeline = build_pipeline(&args.backend)?;
+fn classify(args: ClassifyArgs, g: Globals) -> Result<ExitCode> {
     let sources: Vec<Source> = if args.files.is_empty() {
         vec![Source::Stdin]
     } else {
-        args.files.iter().map(|p| Source::from_arg(p)).collect()
+        input::expand(&args.files)?
     };
+    let pipeline = build_pipeline(&args.backend)?;
     let opts = ReadOptions {
         format: args.input,
         lossy: args.lossy,
     };
     // Input that can hold several documents always gives a JSON array.
     let many = sources.len() > 1
+        || args.files.iter().any(|f| f.is_dir())
         || sources
             .iter()
             .any(|s| s.format(args.input) == stance::input::InputFormat::Jsonl);
-    let out = open_output(&args.output)?;
-    let mut writer = if many {
-        DocWriter::array(args.format, out)
-    } else {
-        DocWriter::new(args.format, out)
+    let to_stdout = args.output.is_none();
+    let options = WriteOptions {
+        many,
+        table: term::table_style(to_stdout, g.color),
+        info: pipeline.info(),
+        title: match sources.as_slice() {
+            [one] => format!("stance: {}", one.name().display()),
+            _ => format!("stance: {} inputs", sources.len()),
+        },
     };
-    let progress = progress_bar();
+    let mut writer = DocWriter::with_options(args.format, open_output(&args.output)?, options);
+    let progress = term::progress(g.quiet, "documents");
+    // Output on the terminal the bar is drawn on is written with the bar cleared.
+    let clear_of_bar = to_stdout && term::stdout_is_terminal();
     let (mut skipped, mut failed) = (0usize, 0usize);
     let mut failure: Option<anyhow::Error> = None;
     'sources: for source in &sources {
@@ -520,7 +589,7 @@ fn classify(args: ClassifyArgs) -> Result<ExitCode> {
             let record = match item {
                 Ok(r) => r,
                 Err(e) if args.skip_bad_lines => {
-                    progress.suspend(|| eprintln!("warning: skipped: {e}"));
+                    term::warn(format!("skipped: {e}"));
                     skipped += 1;
                     continue;
                 }
@@ -530,15 +599,16 @@ fn classify(args: ClassifyArgs) -> Result<ExitCode> {
                 }
             };
             for w in &record.warnings {
-                progress.suspend(|| eprintln!("warning: {w}"));
+                term::warn(w);
             }
+            let started = std::time::Instant::now();
             // A record that fails inside the pipeline keeps its place in the output,
             // with the reason, instead of vanishing.
             let doc = match pipeline.analyze(&record.id, &record.text) {
                 Ok(doc) => doc,
                 Err(e) => {
                     let e = anyhow::Error::from(e);
-                    progress.suspend(|| eprintln!("error: {}: {e:#}", record.id));
+                    term::suspend(|| eprintln!("error: {}: {e:#}", record.id));
                     failed += 1;
                     stance::Document::failed(
                         &record.id,
@@ -548,11 +618,22 @@ fn classify(args: ClassifyArgs) -> Result<ExitCode> {
                     )
                 }
             };
+            log::debug!(
+                "{}: {} chars, {} statements in {:.2} s",
+                record.id,
+                doc.chars,
+                doc.statements.len(),
+                started.elapsed().as_secs_f64()
+            );
             progress.inc(1);
-            writer.write(doc, &record.text)?;
+            if clear_of_bar {
+                progress.suspend(|| writer.write(doc, &record.text))?;
+            } else {
+                writer.write(doc, &record.text)?;
+            }
         }
     }
-    progress.finish_and_clear();
+    term::finish(&progress);
     // Close the output even on failure, so what was processed stays valid JSON.
     writer.finish()?;
     if let Some(e) = failure {
@@ -566,19 +647,6 @@ fn classify(args: ClassifyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A spinner with a document count on a terminal; nothing when stderr is redirected.
-fn progress_bar() -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {pos} documents ({per_sec}) {elapsed}")
-            .expect("valid template"),
-    );
-    pb
 }
 
 fn load_gold_files(paths: &[PathBuf], split: Option<&str>) -> Result<Vec<eval_stance::GoldDoc>> {
@@ -595,8 +663,9 @@ fn predict(
     pipeline: &Pipeline,
     gold: &[eval_stance::GoldDoc],
     predictions: Option<&PathBuf>,
+    quiet: bool,
 ) -> Result<Vec<Vec<eval_stance::Predicted>>> {
-    let progress = progress_bar();
+    let progress = term::progress(quiet, "documents");
     let mut preds = Vec::with_capacity(gold.len());
     let mut pred_out = match predictions {
         Some(p) => Some(DocWriter::new(
@@ -613,7 +682,7 @@ fn predict(
         }
         progress.inc(1);
     }
-    progress.finish_and_clear();
+    term::finish(&progress);
     if let Some(w) = pred_out {
         w.finish()?;
     }
@@ -632,7 +701,7 @@ fn write_gold(path: &Path, gold: &[eval_stance::GoldDoc]) -> Result<()> {
     Ok(())
 }
 
-fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
+fn eval_stance_cmd(args: EvalStanceArgs, g: Globals) -> Result<ExitCode> {
     let gold = load_gold_files(&args.data, args.split.as_deref())?;
     if let Some(path) = &args.gold_out {
         write_gold(path, &gold)?;
@@ -650,7 +719,7 @@ fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
                 run: args.backend.run.clone(),
             };
             let pipeline = build_pipeline(&backend)?;
-            let preds = predict(&pipeline, &gold, None)?;
+            let preds = predict(&pipeline, &gold, None, g.quiet)?;
             let mut report = eval_stance::score(&gold, &preds);
             if !args.errors {
                 report.errors.clear();
@@ -679,7 +748,7 @@ fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let pipeline = build_pipeline(&args.backend)?;
-    let preds = predict(&pipeline, &gold, args.predictions.as_ref())?;
+    let preds = predict(&pipeline, &gold, args.predictions.as_ref(), g.quiet)?;
     let mut report = eval_stance::score(&gold, &preds);
     match args.format {
         ReportFormat::Json => {
@@ -700,7 +769,7 @@ fn eval_stance_cmd(args: EvalStanceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
+fn train_stance_cmd(args: TrainStanceArgs, g: Globals) -> Result<ExitCode> {
     let threads = args.threads.unwrap_or_else(threads::available);
     threads::configure(threads, Parallelism::Workers);
     let train = stance::stance::train::load_sources(&args.train)?;
@@ -734,7 +803,7 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
         reuse_actors: args.reuse_actors,
         batch_size: args.batch_size,
         threads,
-        progress: io::stderr().is_terminal(),
+        progress: !g.quiet && io::stderr().is_terminal(),
     };
     let mut sources = args.train.clone();
     sources.extend(args.tune.iter().map(|t| format!("tune: {t}")));
@@ -744,7 +813,7 @@ fn train_stance_cmd(args: TrainStanceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn train_ner_cmd(args: TrainNerArgs) -> Result<ExitCode> {
+fn train_ner_cmd(args: TrainNerArgs, g: Globals) -> Result<ExitCode> {
     let threads = args.threads.unwrap_or_else(threads::available);
     threads::configure(threads, Parallelism::Workers);
     let opts = stance::model::train::TrainOptions {
@@ -767,7 +836,7 @@ fn train_ner_cmd(args: TrainNerArgs) -> Result<ExitCode> {
         limit_docs: args.limit_docs,
         checkpoint_minutes: args.checkpoint_minutes,
         half: args.half,
-        progress: io::stderr().is_terminal(),
+        progress: !g.quiet && io::stderr().is_terminal(),
     };
     stance::model::train::train_ner(&opts, &mut |line| eprintln!("{line}"))?;
     Ok(ExitCode::SUCCESS)
@@ -778,7 +847,7 @@ fn eval_ner_cmd(args: EvalNerArgs) -> Result<ExitCode> {
     let (tagger, note) =
         stance::pipeline::entity_tagger(args.backend.backend, &args.backend.model_choice())?;
     if let Some(note) = note {
-        eprintln!("warning: {note}");
+        term::warn(note);
     }
     let tagger = tagger.as_ref();
     let started = std::time::Instant::now();
@@ -867,6 +936,10 @@ fn models_cmd() -> Result<ExitCode> {
             writeln!(out, "{mark} {name:<28} {}\n    {about}", path.display())?;
         }
     }
+    writeln!(
+        out,
+        "\n* marks the defaults, loaded when no --model or --stance-model is given."
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -972,6 +1045,14 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
                 }
                 let row: BenchRow =
                     serde_json::from_slice(&out.stdout).context("reading a bench result")?;
+                if rows.is_empty() && row.sentences < args.sentences {
+                    term::warn(format!(
+                        "{} holds {} sentences, fewer than --sentences {}: measuring those",
+                        args.data.display(),
+                        row.sentences,
+                        args.sentences
+                    ));
+                }
                 if args.format == ReportFormat::Table {
                     eprintln!(
                         "{:<8} threads {t}  batch {b:>3}: {:>7.0} word pieces/s  {:>7.0} words/s  ({:.2} s)",

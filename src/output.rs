@@ -1,48 +1,107 @@
-//! Writing documents as a table for people, or JSON / JSON Lines for programs.
+//! Writing documents: a table for people, an HTML page for reading, JSON /
+//! JSON Lines for programs, CoNLL for entity toolkits, TSV for spreadsheets.
+//!
+//! Each format has its own module; [`DocWriter`] streams documents in one of them.
+
+pub mod conll;
+pub mod html;
+pub mod table;
+pub mod text;
+pub mod tsv;
 
 use std::io::{self, Write};
 
 use crate::document::Document;
+use crate::pipeline::PipelineInfo;
+
+pub use table::TableStyle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputFormat {
-    /// Statements, actors and entities laid out for reading.
+    /// Statements, actors and entities laid out for reading in a terminal.
     #[default]
     Table,
     /// One JSON object for one document, an array for several.
     Json,
     /// One JSON document per line, streamed in input order.
     Jsonl,
+    /// One self-contained HTML page (a section per document): entities and statements highlighted.
+    Html,
+    /// One token a line with its IOB2 entity tag, a blank line between sentences.
+    Conll,
+    /// Tab-separated values, one statement a row, with a header row.
+    Tsv,
+}
+
+/// How a [`DocWriter`] writes, beyond its format.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// JSON is an array whatever the number of documents (the input can hold several).
+    pub many: bool,
+    /// Width and colour of the table.
+    pub table: TableStyle,
+    /// The backend and models, named at the top of the HTML page.
+    pub info: PipelineInfo,
+    /// The HTML page's title.
+    pub title: String,
 }
 
 /// Streams documents in one format. JSON writes one object for a single
 /// document and an array otherwise; when the input can hold several documents
 /// (`many`), it is always an array, so a run that stopped after its first
-/// document never looks like a complete one-document run.
+/// document never looks like a complete one-document run. HTML and TSV write
+/// their head before the first document, and HTML its foot on [`DocWriter::finish`].
 pub struct DocWriter<W: Write> {
     format: OutputFormat,
     out: W,
     held: Option<Document>,
     written: usize,
-    many: bool,
+    options: WriteOptions,
 }
 
 impl<W: Write> DocWriter<W> {
     pub fn new(format: OutputFormat, out: W) -> Self {
+        DocWriter::with_options(format, out, WriteOptions::default())
+    }
+
+    /// A writer whose JSON output is an array whatever the number of documents.
+    pub fn array(format: OutputFormat, out: W) -> Self {
+        DocWriter::with_options(
+            format,
+            out,
+            WriteOptions {
+                many: true,
+                ..Default::default()
+            },
+        )
+    }
+
+    pub fn with_options(format: OutputFormat, out: W, options: WriteOptions) -> Self {
         DocWriter {
             format,
             out,
             held: None,
             written: 0,
-            many: false,
+            options,
         }
     }
 
-    /// A writer whose JSON output is an array whatever the number of documents.
-    pub fn array(format: OutputFormat, out: W) -> Self {
-        DocWriter {
-            many: true,
-            ..DocWriter::new(format, out)
+    /// Writes the head of formats that have one, once.
+    fn head(&mut self) -> io::Result<()> {
+        if self.written > 0 {
+            return Ok(());
+        }
+        match self.format {
+            OutputFormat::Html => {
+                let title = if self.options.title.is_empty() {
+                    "stance"
+                } else {
+                    &self.options.title
+                };
+                html::write_header(&mut self.out, title, &self.options.info)
+            }
+            OutputFormat::Tsv => tsv::write_header(&mut self.out),
+            _ => Ok(()),
         }
     }
 
@@ -58,11 +117,20 @@ impl<W: Write> DocWriter<W> {
                 if self.written > 0 {
                     writeln!(self.out)?;
                 }
-                write_table(&mut self.out, &doc, text)?;
+                table::write_table(&mut self.out, &doc, text, self.options.table)?;
                 self.out.flush()?;
             }
+            OutputFormat::Html => {
+                self.head()?;
+                html::write_section(&mut self.out, self.written + 1, &doc, text)?;
+            }
+            OutputFormat::Conll => conll::write_conll(&mut self.out, &doc, text)?,
+            OutputFormat::Tsv => {
+                self.head()?;
+                tsv::write_rows(&mut self.out, &doc, text)?;
+            }
             OutputFormat::Json => match self.held.take() {
-                None if self.written == 0 && self.many => {
+                None if self.written == 0 && self.options.many => {
                     self.out.write_all(b"[\n")?;
                     serde_json::to_writer_pretty(&mut self.out, &doc)?;
                 }
@@ -87,17 +155,23 @@ impl<W: Write> DocWriter<W> {
         Ok(())
     }
 
-    /// Closes the output: the held single object, or the array's bracket.
+    /// Closes the output: the held single object, the array's bracket, the page's foot.
     pub fn finish(mut self) -> io::Result<W> {
-        if self.format == OutputFormat::Json {
-            match self.held.take() {
+        match self.format {
+            OutputFormat::Json => match self.held.take() {
                 Some(doc) => {
                     serde_json::to_writer_pretty(&mut self.out, &doc)?;
                     self.out.write_all(b"\n")?;
                 }
                 None if self.written == 0 => self.out.write_all(b"[]\n")?,
                 None => self.out.write_all(b"\n]\n")?,
+            },
+            OutputFormat::Html => {
+                self.head()?;
+                html::write_footer(&mut self.out, self.written)?;
             }
+            OutputFormat::Tsv => self.head()?,
+            _ => {}
         }
         self.out.flush()?;
         Ok(self.out)
@@ -110,95 +184,6 @@ pub fn char_slice(text: &str, start: usize, end: usize) -> String {
         .skip(start)
         .take(end.saturating_sub(start))
         .collect()
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
-}
-
-fn write_table<W: Write>(out: &mut W, doc: &Document, text: &str) -> io::Result<()> {
-    writeln!(
-        out,
-        "== {}  [backend: {}; {} sentences, {} entities, {} actors, {} statements]",
-        doc.id,
-        doc.backend.as_str(),
-        doc.sentences.len(),
-        doc.entities.len(),
-        doc.actors.len(),
-        doc.statements.len()
-    )?;
-    if let Some(e) = &doc.error {
-        writeln!(out, "error: {e}")?;
-        return Ok(());
-    }
-    let name_of = |id: &str| {
-        doc.actors
-            .iter()
-            .find(|a| a.id == id)
-            .map(|a| a.name.clone())
-            .unwrap_or_default()
-    };
-    writeln!(out, "\nStatements")?;
-    if doc.statements.is_empty() {
-        writeln!(out, "  (none)")?;
-    }
-    for (i, s) in doc.statements.iter().enumerate() {
-        let actor = format!("{} → {}", s.actor.text, name_of(&s.actor.actor_id));
-        let target = s
-            .target
-            .as_ref()
-            .map(|t| format!("{} → {}", t.text, name_of(&t.actor_id)))
-            .unwrap_or_else(|| "-".into());
-        let cue = s.cue.as_ref().map(|c| c.text.as_str()).unwrap_or("-");
-        writeln!(
-            out,
-            "  {:>2}. {:<10} {:<34} target: {:<28} cue: {:<20} {:.2}",
-            i + 1,
-            s.label.as_str(),
-            shorten(&actor, 34),
-            shorten(&target, 28),
-            shorten(cue, 20),
-            s.score
-        )?;
-        writeln!(
-            out,
-            "      “{}”",
-            shorten(&char_slice(text, s.sentence.start, s.sentence.end), 110)
-        )?;
-    }
-    writeln!(out, "\nActors")?;
-    for a in &doc.actors {
-        let tag = if a.reporter { "  (reporter)" } else { "" };
-        writeln!(
-            out,
-            "  {:<4} {:<28} {:<5} {} mention(s): {}{}",
-            a.id,
-            shorten(&a.name, 28),
-            a.kind.as_str(),
-            a.mentions.len(),
-            shorten(&a.aliases.join(", "), 60),
-            tag
-        )?;
-    }
-    writeln!(out, "\nEntities")?;
-    for e in &doc.entities {
-        writeln!(
-            out,
-            "  {:<30} {:<5} {:>6}-{:<6} {:.2}",
-            shorten(&e.text, 30),
-            e.label.as_str(),
-            e.start,
-            e.end,
-            e.score
-        )?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::doc::Doc;
 use crate::document::Document;
 use crate::error::{Result, StanceError};
 use crate::model::load_tagger;
-use crate::model::source::models_dirs;
+use crate::model::source::default_stance;
 use crate::model::tagger::{InferenceOptions, ModelTagger};
 use crate::ner::rules::RuleTagger;
 use crate::ner::EntityTagger;
@@ -32,13 +32,9 @@ pub struct ModelChoice {
 fn load_stance(model: &ModelChoice, tagger: &Arc<ModelTagger>) -> Result<ModelClassifier> {
     let dir = match &model.stance {
         Some(d) => d.clone(),
-        None => models_dirs()
-            .into_iter()
-            .map(|d| d.join("stance"))
-            .find(|d| d.join("stance.json").is_file())
-            .ok_or_else(|| {
-                StanceError::ModelUnavailable("no stance model is installed (models/stance)".into())
-            })?,
+        None => default_stance().ok_or_else(|| {
+            StanceError::ModelUnavailable("no stance model is installed (models/stance)".into())
+        })?,
     };
     ModelClassifier::load(&dir, tagger.clone())
 }
@@ -108,6 +104,29 @@ impl FromStr for BackendChoice {
     }
 }
 
+/// What a pipeline runs: its backend and what finds entities and statements
+/// (model directories, or the rules), as shown at the top of reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PipelineInfo {
+    pub backend: String,
+    pub entities: String,
+    pub statements: String,
+}
+
+/// `path` relative to the working directory when it lies below it: shorter, and
+/// a report does not show where on the machine it was made.
+fn relative(path: &str) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            std::path::Path::new(path)
+                .strip_prefix(&cwd)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .unwrap_or_else(|| path.to_string())
+}
+
 /// A configured pipeline. Build it once and reuse it for every document.
 pub struct Pipeline {
     tagger: Box<dyn EntityTagger>,
@@ -134,11 +153,51 @@ impl Pipeline {
         choice: BackendChoice,
         model: &ModelChoice,
     ) -> Result<(Pipeline, Option<String>)> {
+        let started = std::time::Instant::now();
+        let built = Pipeline::load(choice, model)?;
+        let info = built.0.info();
+        log::info!(
+            "backend {} ready in {:.2} s: entities by {}; statements by {}",
+            info.backend,
+            started.elapsed().as_secs_f64(),
+            info.entities,
+            info.statements
+        );
+        if let Some(note) = &built.1 {
+            log::info!("fallback: {note}");
+        }
+        Ok(built)
+    }
+
+    fn load(choice: BackendChoice, model: &ModelChoice) -> Result<(Pipeline, Option<String>)> {
+        log::info!(
+            "backend asked for: {}",
+            format!("{choice:?}").to_lowercase()
+        );
+        let started = std::time::Instant::now();
         let tagger = match entity_model(choice, model)? {
             Ok(t) => t,
             Err(note) => return Ok((Pipeline::rules(), note)),
         };
-        match load_stance(model, &tagger) {
+        let o = &tagger.options;
+        log::info!(
+            "entity model {} loaded in {:.2} s ({} threads, {} parallelism, batches of {})",
+            tagger.source,
+            started.elapsed().as_secs_f64(),
+            o.threads,
+            format!("{:?}", o.parallelism).to_lowercase(),
+            o.batch_size
+        );
+        let started = std::time::Instant::now();
+        let stance = load_stance(model, &tagger);
+        if let Ok(s) = &stance {
+            log::info!(
+                "stance model {} loaded in {:.2} s",
+                s.dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        match stance {
             Ok(learned) if choice == BackendChoice::Auto => {
                 let hybrid = Hybrid { model: learned };
                 Ok((Pipeline::with(Box::new(tagger), Box::new(hybrid)), None))
@@ -167,6 +226,15 @@ impl Pipeline {
     /// The entity tagger (for `stance eval ner`).
     pub fn tagger(&self) -> &dyn EntityTagger {
         self.tagger.as_ref()
+    }
+
+    /// The backend and the models (or rules) behind it, for reports and logs.
+    pub fn info(&self) -> PipelineInfo {
+        PipelineInfo {
+            backend: self.backend().as_str().to_string(),
+            entities: relative(&self.tagger.describe()),
+            statements: relative(&self.classifier.describe()),
+        }
     }
 
     /// The backend that produced the entities and statements.

@@ -185,6 +185,15 @@ pub fn default_model() -> Result<PathBuf, ModelError> {
         })
 }
 
+/// The default stance model (`stance/` with a `stance.json` under a `models/`
+/// directory), if one is installed.
+pub fn default_stance() -> Option<PathBuf> {
+    models_dirs()
+        .into_iter()
+        .map(|d| d.join("stance"))
+        .find(|d| d.join("stance.json").is_file())
+}
+
 /// A model found on this machine, for `stance models`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalModel {

@@ -370,6 +370,10 @@ impl EntityTagger for ModelTagger {
         Backend::Model
     }
 
+    fn describe(&self) -> String {
+        self.source.clone()
+    }
+
     /// All texts in one pass, so windows of different texts share batches.
     fn tag_texts(&self, texts: &[&str]) -> Result<Vec<Vec<Entity>>> {
         let mut joined = String::new();

@@ -65,6 +65,11 @@ pub trait EntityTagger: Send + Sync {
     fn tag(&self, doc: &Doc) -> Result<Vec<Entity>>;
     fn backend(&self) -> Backend;
 
+    /// What tags, for reports and the `-v` log: a model's directory, or the rules.
+    fn describe(&self) -> String {
+        "rules (gazetteers and capitalisation)".into()
+    }
+
     /// Entities plus the encoder's token states, for a stance model that
     /// shares the tagger's encoder pass; taggers without an encoder give `None`.
     fn tag_with_states(
@@ -88,6 +93,10 @@ impl<T: EntityTagger + ?Sized> EntityTagger for std::sync::Arc<T> {
 
     fn backend(&self) -> Backend {
         (**self).backend()
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
     }
 
     fn tag_with_states(

@@ -79,6 +79,11 @@ pub trait StanceClassifier: Send + Sync {
     fn classify(&self, doc: &Doc, entities: &[Entity], actors: &Actors) -> Result<Vec<Statement>>;
     fn backend(&self) -> Backend;
 
+    /// What classifies, for reports and the `-v` log: a model's directory, or the rules.
+    fn describe(&self) -> String {
+        "rules (cue lexicon and clause rules)".into()
+    }
+
     /// True when the classifier reads encoder states: the pipeline then asks
     /// the entity tagger for them, so one encoder pass serves both.
     fn wants_states(&self) -> bool {

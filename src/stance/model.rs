@@ -519,6 +519,10 @@ impl StanceClassifier for ModelClassifier {
         Backend::Model
     }
 
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+
     fn wants_states(&self) -> bool {
         self.needs_entity_states()
     }
@@ -649,6 +653,10 @@ impl StanceClassifier for Hybrid {
 
     fn backend(&self) -> Backend {
         Backend::Hybrid
+    }
+
+    fn describe(&self) -> String {
+        format!("{} + rules", self.model.dir.display())
     }
 
     fn wants_states(&self) -> bool {

@@ -16,18 +16,18 @@ pub fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// `../shared` beside the repository, or None with a printed reason (tests skip).
-pub fn shared(rel: &str) -> Option<PathBuf> {
+/// A file of `../shared` (the shared data beside the repository). Tests that
+/// call this are marked `#[cfg_attr(no_shared, ignore = ...)]`, so that without
+/// `../shared` they show as ignored with the reason (see build.rs); with it, a
+/// missing file is a failure, not a silent pass.
+pub fn shared(rel: &str) -> PathBuf {
     let p = repo("../shared").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (the shared data lives beside the repository)",
-            p.display()
-        );
-        None
-    }
+    assert!(
+        p.exists(),
+        "{} is missing from ../shared (or ../shared appeared after the last build: touch build.rs)",
+        p.display()
+    );
+    p
 }
 
 pub fn json_of(output: &[u8]) -> Value {
