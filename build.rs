@@ -6,7 +6,9 @@
 //!   scorer) is not beside the repository;
 //! - `no_base`: the base encoder `models/base/` (from `scripts/fetch_base.sh`) is absent;
 //! - `no_chromium`: no Chromium or Chrome to run the HTML page in (`$CHROME`, or
-//!   `chromium`, `chromium-browser`, `google-chrome` on `PATH`).
+//!   `chromium`, `chromium-browser`, `google-chrome` on `PATH`);
+//! - `no_pty`: no util-linux `script` to run the binary on a pseudo-terminal with
+//!   (macOS has a BSD `script` with other options).
 //!
 //! Only paths that exist are watched: Cargo re-runs a build script (and rebuilds
 //! the crate) on *every* build while a watched path is missing, and `PATH` differs
@@ -18,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    for cfg in ["no_shared", "no_base", "no_chromium"] {
+    for cfg in ["no_shared", "no_base", "no_chromium", "no_pty"] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
 
@@ -43,6 +45,14 @@ fn main() {
     match chromium() {
         Some(path) => watch_first(&[path]),
         None => println!("cargo::rustc-cfg=no_chromium"),
+    }
+
+    let util_linux_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("util-linux"));
+    if !util_linux_script {
+        println!("cargo::rustc-cfg=no_pty");
     }
 }
 

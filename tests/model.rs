@@ -467,7 +467,7 @@ fn aggregation_strategies_are_selectable_from_the_command_line() {
 #[test]
 #[cfg_attr(
     no_base,
-    ignore = "needs models/base (scripts/fetch_base.sh, then touch build.rs if models/ did not change)"
+    ignore = "needs models/base (scripts/fetch_base.sh fetches it)"
 )]
 fn the_real_base_encoder_with_a_random_head_gives_offsets_that_slice_back() {
     let base = repo("models/base");

@@ -90,6 +90,10 @@ fn rules_args(files: &[String], extra: &[&str]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    no_pty,
+    ignore = "needs util-linux `script` for a pseudo-terminal (then touch build.rs)"
+)]
 fn on_a_terminal_the_table_fits_is_coloured_and_the_bar_stays_out_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let files = articles(dir.path());
@@ -132,6 +136,10 @@ fn on_a_terminal_the_table_fits_is_coloured_and_the_bar_stays_out_of_it() {
 }
 
 #[test]
+#[cfg_attr(
+    no_pty,
+    ignore = "needs util-linux `script` for a pseudo-terminal (then touch build.rs)"
+)]
 fn no_color_and_quiet_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let files = articles(dir.path());
