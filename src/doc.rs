@@ -4,6 +4,9 @@ use crate::segment::segment;
 use crate::span::Span;
 use crate::tokenize::{tokenize, Token, TokenKind};
 
+/// Characters in a run without white space beyond which the run is not prose.
+const LONG_RUN_CHARS: usize = 40;
+
 /// One sentence with its word tokens.
 #[derive(Debug, Clone)]
 pub struct Sentence {
@@ -43,6 +46,39 @@ impl Doc {
             .iter()
             .map(|t| t.span.text(&self.text))
             .collect()
+    }
+
+    /// Whether sentence `s` reads as language at all: not mostly long runs without
+    /// white space (scraped noise, encodings, text glued together). Entities and
+    /// statements are only looked for in prose, whichever backend runs.
+    pub fn is_prose(&self, s: usize) -> bool {
+        let text = self.sentences[s].span.text(&self.text);
+        let chars = text.chars().count().max(1);
+        let in_long_runs: usize = text
+            .split(char::is_whitespace)
+            .map(|r| r.chars().count())
+            .filter(|&n| n > LONG_RUN_CHARS)
+            .sum();
+        in_long_runs * 2 <= chars
+    }
+
+    /// Stretches of consecutive prose sentences, from the first one's start to the
+    /// last one's end: what a model reads, so that its windows still see the
+    /// document around each word (one stretch for ordinary news).
+    pub fn prose_runs(&self) -> Vec<Span> {
+        let mut runs: Vec<Span> = Vec::new();
+        let mut open = false;
+        for (s, sentence) in self.sentences.iter().enumerate() {
+            if !self.is_prose(s) {
+                open = false;
+            } else if open {
+                runs.last_mut().expect("an open run").end = sentence.span.end;
+            } else {
+                runs.push(sentence.span);
+                open = true;
+            }
+        }
+        runs
     }
 
     /// Index of the sentence that contains byte offset `pos`.
