@@ -143,6 +143,11 @@ fn write_corpus(path: &Path) -> Vec<Expect> {
 
 /// The direct run: id -> its document line.
 fn direct_run(corpus: &Path) -> HashMap<String, String> {
+    // Exit 1: the corpus's bad lines were skipped (and said so).
+    direct_run_exit(corpus, 1)
+}
+
+fn direct_run_exit(corpus: &Path, code: i32) -> HashMap<String, String> {
     let out = Command::new(STANCE)
         .args([
             "classify",
@@ -157,10 +162,9 @@ fn direct_run(corpus: &Path) -> HashMap<String, String> {
         .arg(corpus)
         .output()
         .unwrap();
-    // Exit 1: the bad lines were skipped (and said so).
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(code),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -540,4 +544,84 @@ fn a_partition_accounts_for_every_record_or_fails() {
         partition("python3", "/nonexistent/stance", &[]).unwrap(),
         Vec::<Value>::new()
     );
+}
+
+#[test]
+fn spark_dataframe_map_in_pandas_matches_a_direct_run() {
+    let python = match spark_python() {
+        Ok(p) => p,
+        Err(why) => return eprintln!("SKIPPED: {why}"),
+    };
+    let _one = SPARK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // Only records (a DataFrame has no malformed lines); two rows without id or text added below.
+    let corpus = dir.path().join("corpus.jsonl");
+    let expect = write_corpus(&corpus);
+    let text = std::fs::read_to_string(&corpus).unwrap();
+    let records: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l)
+                .is_ok_and(|v| v["id"].is_string() && v["text"].is_string())
+        })
+        .collect();
+    let clean = dir.path().join("clean.jsonl");
+    std::fs::write(&clean, records.join("\n") + "\n").unwrap();
+    let direct = direct_run_exit(&clean, 0);
+    assert!(direct.len() >= 200 && direct.len() < expect.len());
+
+    let code = r#"
+import json, os, sys
+from pyspark.sql import SparkSession
+os.environ["PYSPARK_PYTHON"] = sys.executable
+spark = SparkSession.builder.master("local[2]").config("spark.ui.showConsoleProgress", "false").getOrCreate()
+spark.sparkContext.setLogLevel("ERROR")
+spark.sparkContext.addPyFile(sys.argv[1])
+from spark_classify import config, pandas_batches
+cfg = config(sys.argv[2], ["--backend", "rules"])
+df = spark.read.json(sys.argv[3]).select("id", "text").repartition(3)
+df = df.union(spark.createDataFrame([(None, "Berlin proposed talks."), ("no-text", None)], "id string, text string"))
+out = df.mapInPandas(lambda it: pandas_batches(cfg, it), schema="id string, doc string, error string")
+for row in out.collect():
+    print(json.dumps(row.asDict()))
+spark.stop()
+"#;
+    let o = Command::new(&python)
+        .arg("-c")
+        .arg(code)
+        .arg(repo("scripts/spark_classify.py"))
+        .arg(STANCE)
+        .arg(&clean)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), direct.len() + 2, "one row per input row");
+    let mut seen = HashSet::new();
+    let (mut no_id, mut no_text) = (0, 0);
+    for r in &rows {
+        let id = r["id"].as_str().unwrap();
+        assert!(seen.insert(id.to_string()), "{id} twice");
+        let doc = r["doc"].as_str().unwrap();
+        if let Some(want) = direct.get(id) {
+            assert_eq!(doc, want, "{id}: not the direct run's document");
+            assert!(r["error"].is_null());
+        } else if id == "no-text" {
+            assert!(r["error"]
+                .as_str()
+                .unwrap()
+                .contains("\"text\" must be a string"));
+            no_text += 1;
+        } else {
+            // A row without an id: named after the DataFrame's partition and row.
+            assert!(id.starts_with("dataframe#"), "{id}");
+            assert!(doc.contains("\"label\":\"proposal\""), "{doc}");
+            no_id += 1;
+        }
+    }
+    assert_eq!((no_id, no_text), (1, 1));
 }
