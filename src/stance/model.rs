@@ -605,7 +605,11 @@ impl ModelClassifier {
         }
         let rules = std::mem::take(&mut a.rules);
         Ok(ModelReading {
-            statements: super::to_title_holders(doc, entities, out),
+            statements: super::listeners::drop_listeners(
+                doc,
+                entities,
+                super::to_title_holders(doc, entities, out),
+            ),
             rules,
             probabilities: reading.probabilities,
             pair_targets: self.actors.pair.is_some(),
@@ -698,6 +702,10 @@ impl StanceClassifier for Hybrid {
                 None => {}
             }
         }
-        Ok(super::to_title_holders(doc, entities, out))
+        Ok(super::listeners::drop_listeners(
+            doc,
+            entities,
+            super::to_title_holders(doc, entities, out),
+        ))
     }
 }
