@@ -57,13 +57,13 @@ def timed(cmd, env=None, stdin=None):
 
 
 def stance_times(log):
-    """(wall, user+sys) of each stance process the wrapper timed."""
+    """(wall s, user+sys s, max RSS MB) of each stance process the wrapper timed."""
     rows = []
     if os.path.exists(log):
         for line in open(log):
             parts = line.split()
-            if len(parts) == 3:
-                rows.append((float(parts[0]), float(parts[1]) + float(parts[2])))
+            if len(parts) == 4:
+                rows.append((float(parts[0]), float(parts[1]) + float(parts[2]), int(parts[3]) / 1024))
     return rows
 
 
@@ -71,6 +71,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rules-copies", type=int, default=10, help="copies of the 446 written articles for the rules runs (default 10)")
     ap.add_argument("--model-docs", type=int, default=80, help="articles for the default-backend runs (default 80; 0 skips them)")
+    ap.add_argument("--repeat", type=int, default=2, help="rounds of (direct, Spark with 2 partitions, Spark with 8), interleaved (default 2)")
     ap.add_argument("--stance-bin", default=os.path.join(ROOT, "target/release/stance"))
     args = ap.parse_args()
     if not os.access(args.stance_bin, os.X_OK):
@@ -90,15 +91,15 @@ def main():
         t, p = timed([args.stance_bin, "classify", "--input", "jsonl", "--format", "jsonl", "--backend", backend, "--threads", "2", "-o", os.devnull, path])
         if p.returncode != 0:
             raise SystemExit(f"direct run failed: {p.stderr}")
-        rows.append((label, "direct, --threads 2", n, words, t, t, [(t, timed.cpu)]))
+        rows.append((label, "direct, --threads 2", n, words, t, t, [(t, timed.cpu, None)]))
 
     def spark(label, path, n, words, backend, partitions):
-        log = os.path.join(work, f"times-{backend}-{partitions}.txt")
+        log = os.path.join(work, f"times-{len(rows)}.txt")
         wrapper = os.path.join(work, "stance-timed")
         with open(wrapper, "w") as w:
-            w.write(f"#!/bin/sh\nexec /usr/bin/time -a -o \"$STANCE_TIME_LOG\" -f '%e %U %S' '{args.stance_bin}' \"$@\"\n")
+            w.write(f"#!/bin/sh\nexec /usr/bin/time -a -o \"$STANCE_TIME_LOG\" -f '%e %U %S %M' '{args.stance_bin}' \"$@\"\n")
         os.chmod(wrapper, 0o755)
-        out = os.path.join(work, f"out-{backend}-{partitions}")
+        out = os.path.join(work, f"out-{len(rows)}")
         env = dict(os.environ, STANCE_BIN=wrapper, STANCE_TIME_LOG=log)
         env.pop("PYSPARK_PYTHON", None)
         cmd = [python, os.path.join(ROOT, "scripts/spark_classify.py"), "--input", path, "--output", out,
@@ -127,23 +128,25 @@ def main():
     n, words = corpus(rules, args.rules_copies)
     print(f"rules corpus: {n} docs, {words} words; model corpus: {args.model_docs} docs", file=sys.stderr)
     start_rules, start_auto = startup("rules"), startup("auto")
-    direct("rules", rules, n, words, "rules")
-    spark("rules", rules, n, words, "rules", 2)
-    spark("rules", rules, n, words, "rules", 8)
-    direct("rules", rules, n, words, "rules")
+    for _ in range(args.repeat):
+        direct("rules", rules, n, words, "rules")
+        spark("rules", rules, n, words, "rules", 2)
+        spark("rules", rules, n, words, "rules", 8)
     if args.model_docs:
         model = os.path.join(work, "model.jsonl")
         m, mwords = corpus(model, 1, args.model_docs)
-        direct("auto (default)", model, m, mwords, "auto")
-        spark("auto (default)", model, m, mwords, "auto", 2)
-        spark("auto (default)", model, m, mwords, "auto", 8)
+        for _ in range(args.repeat):
+            direct("auto (default)", model, m, mwords, "auto")
+            spark("auto (default)", model, m, mwords, "auto", 2)
+            spark("auto (default)", model, m, mwords, "auto", 8)
 
     print(f"stance start-up and one short document, median of 3: rules {start_rules:.3f} s, auto (loads both models) {start_auto:.2f} s\n")
-    print("| backend | run | docs | words | wall s | docs/s | words/s | classify job s (no JVM start, no counting pass) | stance processes: wall s each (min-max), CPU s total |")
+    print("| backend | run | docs | words | wall s | docs/s | words/s | classify job s (no JVM start, no counting pass) | stance processes: wall s each (min-max), CPU s total, max RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for label, run, n, words, wall, job, procs in rows:
         proc = "-" if procs is None else (
-            f"{len(procs)}: {min(p[0] for p in procs):.2f}-{max(p[0] for p in procs):.2f}, {sum(p[1] for p in procs):.1f}" if procs else "0")
+            f"{len(procs)}: {min(p[0] for p in procs):.2f}-{max(p[0] for p in procs):.2f}, {sum(p[1] for p in procs):.1f}"
+            + (f", {max(p[2] for p in procs):.0f}" if procs[0][2] is not None else "") if procs else "0")
         print(f"| {label} | {run} | {n} | {words} | {wall:.2f} | {n / wall:.1f} | {words / wall:.0f} | {job:.2f} | {proc} |")
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -408,7 +408,7 @@ def parse_args(argv):
   spark_classify.py --input corpus.jsonl --output out --partitions 16 -- --batch-size 16
 
 A record that fails comes back with an `error` field and is counted, never dropped. Without --master
-the master comes from spark-submit or spark-defaults, else local[*]; 'local[N,F]' retries a failed
+the master comes from spark-submit, else it is local[*]; 'local[N,F]' retries a failed
 task F-1 times in local mode (plain local[N] does not retry). The recipe for a cluster is in docs/scale.md.
 
 exit codes: 0 every record analysed, 1 some records have an `error` field or the job failed, 2 usage error""",
@@ -430,10 +430,6 @@ exit codes: 0 every record analysed, 1 some records have an `error` field or the
     if bad:
         p.error(f"{' '.join(bad)}: the script sets stance's --input, --format and --output itself")
     return args
-
-
-def _is_local(master):
-    return master is None or master.startswith("local")
 
 
 def _driver_binary(args):
@@ -485,7 +481,9 @@ def run(args):
     sc.setLogLevel("WARN")
     try:
         if sc.master.startswith("local"):
-            # Local executors share this machine: check now and pass absolute paths.
+            # Local executors share this machine: check now and pass absolute paths (an archive
+            # given to spark-submit --archives is unpacked in the driver's Spark files directory).
+            found = found or resolve_path(name, want_executable=True)
             if found is None:
                 raise UsageError(
                     f"stance binary {name!r} not found: build it (cargo build --release) and pass "
@@ -493,9 +491,10 @@ def run(args):
                 )
             name = found
             if models:
-                if not os.path.isdir(models):
+                found_models = resolve_path(models)
+                if found_models is None or not os.path.isdir(found_models):
                     raise UsageError(f"models directory {models!r} not found")
-                models = os.path.abspath(models)
+                models = found_models
         return _job(sc, args, name, models)
     finally:
         spark.stop()

@@ -443,6 +443,7 @@ except sc.StanceFailed as e:
         .arg(code)
         .arg(repo("scripts"))
         .arg(bin)
+        .env("PYTHONDONTWRITEBYTECODE", "1") // no scripts/__pycache__ in the work tree
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
