@@ -11,7 +11,11 @@ const LONG_RUN_CHARS: usize = 40;
 #[derive(Debug, Clone)]
 pub struct Sentence {
     pub span: Span,
+    /// Its words; none when the sentence is not prose (noise is never read word by word,
+    /// which keeps memory near the size of the text on megabytes of it).
     pub tokens: Vec<Token>,
+    /// Whether it reads as language (see [`Doc::is_prose`]).
+    pub prose: bool,
 }
 
 /// Text plus its sentences; every stage reads this instead of re-segmenting.
@@ -26,9 +30,17 @@ impl Doc {
         let text = text.into();
         let sentences = segment(&text)
             .into_iter()
-            .map(|s| Sentence {
-                span: s.span,
-                tokens: tokenize(&text, s.span),
+            .map(|s| {
+                let prose = is_prose(s.span.text(&text));
+                Sentence {
+                    span: s.span,
+                    tokens: if prose {
+                        tokenize(&text, s.span)
+                    } else {
+                        Vec::new()
+                    },
+                    prose,
+                }
             })
             .collect();
         Doc { text, sentences }
@@ -52,14 +64,7 @@ impl Doc {
     /// white space (scraped noise, encodings, text glued together). Entities and
     /// statements are only looked for in prose, whichever backend runs.
     pub fn is_prose(&self, s: usize) -> bool {
-        let text = self.sentences[s].span.text(&self.text);
-        let chars = text.chars().count().max(1);
-        let in_long_runs: usize = text
-            .split(char::is_whitespace)
-            .map(|r| r.chars().count())
-            .filter(|&n| n > LONG_RUN_CHARS)
-            .sum();
-        in_long_runs * 2 <= chars
+        self.sentences[s].prose
     }
 
     /// Stretches of consecutive prose sentences, from the first one's start to the
@@ -90,6 +95,17 @@ impl Doc {
             .filter(|s| s.span.start <= pos && pos < s.span.end)
             .map(|_| i)
     }
+}
+
+/// Whether `sentence` is mostly words rather than long runs without white space.
+fn is_prose(sentence: &str) -> bool {
+    let chars = sentence.chars().count().max(1);
+    let in_long_runs: usize = sentence
+        .split(char::is_whitespace)
+        .map(|r| r.chars().count())
+        .filter(|&n| n > LONG_RUN_CHARS)
+        .sum();
+    in_long_runs * 2 <= chars
 }
 
 /// True for a quotation-mark token.

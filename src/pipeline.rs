@@ -23,10 +23,12 @@ use crate::Backend;
 /// with nothing left (an emoji tagged as a name) are dropped, and so are those in
 /// sentences that are not prose (a model tags names in noise as readily as in news).
 fn tidy_entities(doc: &Doc, entities: Vec<Entity>) -> Vec<Entity> {
-    let prose: Vec<bool> = (0..doc.sentences.len()).map(|s| doc.is_prose(s)).collect();
     entities
         .into_iter()
-        .filter(|e| doc.sentence_of(e.span.start).is_some_and(|s| prose[s]))
+        .filter(|e| {
+            doc.sentence_of(e.span.start)
+                .is_some_and(|s| doc.is_prose(s))
+        })
         .filter_map(|e| tidy(&doc.text, e.span).map(|span| Entity { span, ..e }))
         .collect()
 }
