@@ -4,11 +4,18 @@ use crate::segment::segment;
 use crate::span::Span;
 use crate::tokenize::{tokenize, Token, TokenKind};
 
+/// Characters in a run without white space beyond which the run is not prose.
+const LONG_RUN_CHARS: usize = 40;
+
 /// One sentence with its word tokens.
 #[derive(Debug, Clone)]
 pub struct Sentence {
     pub span: Span,
+    /// Its words; none when the sentence is not prose (noise is never read word by word,
+    /// which keeps memory near the size of the text on megabytes of it).
     pub tokens: Vec<Token>,
+    /// Whether it reads as language (see [`Doc::is_prose`]).
+    pub prose: bool,
 }
 
 /// Text plus its sentences; every stage reads this instead of re-segmenting.
@@ -23,9 +30,17 @@ impl Doc {
         let text = text.into();
         let sentences = segment(&text)
             .into_iter()
-            .map(|s| Sentence {
-                span: s.span,
-                tokens: tokenize(&text, s.span),
+            .map(|s| {
+                let prose = is_prose(s.span.text(&text));
+                Sentence {
+                    span: s.span,
+                    tokens: if prose {
+                        tokenize(&text, s.span)
+                    } else {
+                        Vec::new()
+                    },
+                    prose,
+                }
             })
             .collect();
         Doc { text, sentences }
@@ -45,6 +60,32 @@ impl Doc {
             .collect()
     }
 
+    /// Whether sentence `s` reads as language at all: not mostly long runs without
+    /// white space (scraped noise, encodings, text glued together). Entities and
+    /// statements are only looked for in prose, whichever backend runs.
+    pub fn is_prose(&self, s: usize) -> bool {
+        self.sentences[s].prose
+    }
+
+    /// Stretches of consecutive prose sentences, from the first one's start to the
+    /// last one's end: what a model reads, so that its windows still see the
+    /// document around each word (one stretch for ordinary news).
+    pub fn prose_runs(&self) -> Vec<Span> {
+        let mut runs: Vec<Span> = Vec::new();
+        let mut open = false;
+        for (s, sentence) in self.sentences.iter().enumerate() {
+            if !self.is_prose(s) {
+                open = false;
+            } else if open {
+                runs.last_mut().expect("an open run").end = sentence.span.end;
+            } else {
+                runs.push(sentence.span);
+                open = true;
+            }
+        }
+        runs
+    }
+
     /// Index of the sentence that contains byte offset `pos`.
     pub fn sentence_of(&self, pos: usize) -> Option<usize> {
         // Sentences are in text order and do not overlap: binary search.
@@ -54,6 +95,17 @@ impl Doc {
             .filter(|s| s.span.start <= pos && pos < s.span.end)
             .map(|_| i)
     }
+}
+
+/// Whether `sentence` is mostly words rather than long runs without white space.
+fn is_prose(sentence: &str) -> bool {
+    let chars = sentence.chars().count().max(1);
+    let in_long_runs: usize = sentence
+        .split(char::is_whitespace)
+        .map(|r| r.chars().count())
+        .filter(|&n| n > LONG_RUN_CHARS)
+        .sum();
+    in_long_runs * 2 <= chars
 }
 
 /// True for a quotation-mark token.

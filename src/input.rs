@@ -189,13 +189,7 @@ pub fn read(source: &Source, opts: ReadOptions) -> Box<dyn Iterator<Item = Resul
         Err(e) => return Box::new(std::iter::once(Err(e))),
     };
     match source.format(opts.format) {
-        InputFormat::Jsonl => Box::new(JsonLines {
-            reader,
-            path: name,
-            line: 0,
-            lossy: opts.lossy,
-            done: false,
-        }),
+        InputFormat::Jsonl => jsonl_records(reader, name, opts.lossy),
         _ => {
             let mut reader = reader;
             let mut bytes = Vec::new();
@@ -214,6 +208,21 @@ pub fn read(source: &Source, opts: ReadOptions) -> Box<dyn Iterator<Item = Resul
             Box::new(std::iter::once(result))
         }
     }
+}
+
+/// The records of JSON Lines read from `reader`; `name` is the path said in messages.
+pub fn jsonl_records(
+    reader: Box<dyn BufRead>,
+    name: PathBuf,
+    lossy: bool,
+) -> Box<dyn Iterator<Item = Result<Record>>> {
+    Box::new(JsonLines {
+        reader,
+        path: name,
+        line: 0,
+        lossy,
+        done: false,
+    })
 }
 
 struct JsonLines {

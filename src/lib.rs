@@ -18,6 +18,7 @@ pub mod actors;
 pub mod conll;
 pub mod doc;
 pub mod document;
+pub mod edges;
 pub mod error;
 pub mod eval;
 pub mod gazetteer;

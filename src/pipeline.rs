@@ -7,16 +7,31 @@ use std::sync::Arc;
 use crate::actors::link;
 use crate::doc::Doc;
 use crate::document::Document;
+use crate::edges::tidy;
 use crate::error::{Result, StanceError};
 use crate::model::load_tagger;
 use crate::model::source::default_stance;
 use crate::model::tagger::{InferenceOptions, ModelTagger};
 use crate::ner::rules::RuleTagger;
-use crate::ner::EntityTagger;
+use crate::ner::{Entity, EntityTagger};
 use crate::stance::model::{Hybrid, ModelClassifier};
 use crate::stance::rules::RuleClassifier;
 use crate::stance::StanceClassifier;
 use crate::Backend;
+
+/// Entities trimmed to ordinary characters at both ends ([`crate::edges`]); those
+/// with nothing left (an emoji tagged as a name) are dropped, and so are those in
+/// sentences that are not prose (a model tags names in noise as readily as in news).
+fn tidy_entities(doc: &Doc, entities: Vec<Entity>) -> Vec<Entity> {
+    entities
+        .into_iter()
+        .filter(|e| {
+            doc.sentence_of(e.span.start)
+                .is_some_and(|s| doc.is_prose(s))
+        })
+        .filter_map(|e| tidy(&doc.text, e.span).map(|span| Entity { span, ..e }))
+        .collect()
+}
 
 /// Which model to load for the model backend, and how to run it.
 #[derive(Debug, Clone, Default)]
@@ -254,10 +269,14 @@ impl Pipeline {
         } else {
             (self.tagger.tag(&doc)?, None)
         };
+        let entities = tidy_entities(&doc, entities);
         let actors = link(&doc, &entities);
-        let statements =
+        let mut statements =
             self.classifier
                 .classify_with_states(&doc, &entities, &actors, states.as_ref())?;
+        for s in &mut statements {
+            s.cue = s.cue.and_then(|cue| tidy(&doc.text, cue));
+        }
         Ok(Document::build(
             id,
             self.backend(),

@@ -49,20 +49,34 @@ pub struct CharSpan {
 
 /// Converts byte offsets of one text to character offsets and back.
 pub struct CharMap {
-    /// Byte offset of every char boundary, plus `text.len()` at the end.
-    boundaries: Vec<usize>,
+    /// Byte offset of every char boundary, plus `text.len()` at the end; `None` for
+    /// ASCII text, where bytes are characters (no table of 8 bytes a character).
+    boundaries: Option<Vec<usize>>,
+    len: usize,
 }
 
 impl CharMap {
     pub fn new(text: &str) -> Self {
+        if text.is_ascii() {
+            return CharMap {
+                boundaries: None,
+                len: text.len(),
+            };
+        }
         let mut boundaries: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
         boundaries.push(text.len());
-        CharMap { boundaries }
+        CharMap {
+            len: boundaries.len() - 1,
+            boundaries: Some(boundaries),
+        }
     }
 
     /// Character offset of a byte offset that lies on a char boundary.
     pub fn char_offset(&self, byte: usize) -> usize {
-        match self.boundaries.binary_search(&byte) {
+        let Some(boundaries) = &self.boundaries else {
+            return byte.min(self.len);
+        };
+        match boundaries.binary_search(&byte) {
             Ok(i) => i,
             // Not on a boundary: round down to the char that contains it.
             Err(i) => i.saturating_sub(1),
@@ -71,8 +85,10 @@ impl CharMap {
 
     /// Byte offset of a character offset, clamped to the end of the text.
     pub fn byte_offset(&self, chars: usize) -> usize {
-        let last = self.boundaries.len() - 1;
-        self.boundaries[chars.min(last)]
+        match &self.boundaries {
+            None => chars.min(self.len),
+            Some(b) => b[chars.min(self.len)],
+        }
     }
 
     pub fn to_chars(&self, span: Span) -> CharSpan {
@@ -88,7 +104,7 @@ impl CharMap {
 
     /// Number of characters in the text.
     pub fn char_len(&self) -> usize {
-        self.boundaries.len() - 1
+        self.len
     }
 }
 
@@ -111,6 +127,20 @@ mod tests {
         assert_eq!(chars, "Moscow");
         assert_eq!(map.to_bytes(span), Span::new(start, start + 6));
         assert_eq!(map.char_len(), text.chars().count());
+    }
+
+    #[test]
+    fn ascii_text_maps_without_a_table_and_clamps_alike() {
+        let map = CharMap::new("Kerry warned");
+        assert_eq!(
+            map.to_chars(Span::new(6, 12)),
+            CharSpan { start: 6, end: 12 }
+        );
+        assert_eq!(map.byte_offset(99), 12);
+        assert_eq!(map.char_len(), 12);
+        let map = CharMap::new("Kerry “warned”");
+        assert_eq!(map.byte_offset(99), "Kerry “warned”".len());
+        assert_eq!(map.char_len(), 14);
     }
 
     #[test]

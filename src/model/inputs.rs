@@ -103,10 +103,11 @@ impl TextEncoder {
     }
 
     fn encode_piece(&self, text: &str, unit: Span, out: &mut Tokens) -> Result<(), ModelError> {
-        let piece = unit.text(text);
+        // Controls become spaces first: the tokenizer would delete them and glue words.
+        let piece = crate::edges::controls_as_spaces(unit.text(text));
         let enc = self
             .tokenizer
-            .encode(piece, false)
+            .encode(piece.as_ref(), false)
             .map_err(|e| ModelError::Encode(e.to_string()))?;
         for ((&id, &(s, e)), tok) in enc
             .get_ids()

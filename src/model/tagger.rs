@@ -357,13 +357,20 @@ pub fn map_label(t: &str) -> EntityLabel {
 impl EntityTagger for ModelTagger {
     /// The whole text is one unit, windowed when it is long: every token sees
     /// the document around it, as in the Hugging Face pipeline.
+    /// Only prose is read ([`Doc::prose_runs`]): noise would cost encoder time and give
+    /// nothing but false names.
     fn tag(&self, doc: &Doc) -> Result<Vec<Entity>> {
-        Ok(self.tag_units(&doc.text, &[Span::new(0, doc.text.len())])?)
+        Ok(self.tag_units(&doc.text, &doc.prose_runs())?)
     }
 
     fn tag_with_states(&self, doc: &Doc) -> Result<(Vec<Entity>, Option<TokenStates>)> {
-        let (probs, mut states) = self.run(&doc.text, &[Span::new(0, doc.text.len())], true)?;
-        Ok((self.entities_of(&doc.text, probs), states.pop()))
+        let (probs, states) = self.run(&doc.text, &doc.prose_runs(), true)?;
+        let mut all = TokenStates::default();
+        for s in states {
+            all.spans.extend(s.spans);
+            all.vectors.extend(s.vectors);
+        }
+        Ok((self.entities_of(&doc.text, probs), Some(all)))
     }
 
     fn backend(&self) -> Backend {

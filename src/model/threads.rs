@@ -81,11 +81,17 @@ where
         .collect())
 }
 
+/// Most padded tokens in one batch. Attention memory grows with batch × length², so a
+/// batch of 32 full windows of a long document took over 600 MB per worker; capping
+/// tokens keeps short sentences in batches of 32 and long windows in smaller ones.
+pub const MAX_BATCH_TOKENS: usize = 4096;
+
 /// Runs `f` over batches of the items `0..lengths.len()` on `workers` threads and
 /// returns one output per item, in item order. Batches are length-sorted (little
-/// padding) and hold at most `batch` items, fewer when that would leave a worker
-/// idle (a short text's few windows still spread over the cores). `f` gets a
-/// batch's item indices and returns one output per index.
+/// padding) and hold at most `batch` items and [`MAX_BATCH_TOKENS`] padded tokens,
+/// fewer items when that would leave a worker idle (a short text's few windows
+/// still spread over the cores). `f` gets a batch's item indices and returns one
+/// output per index.
 pub fn map_batches<T, E, F>(
     lengths: &[usize],
     batch: usize,
@@ -102,7 +108,19 @@ where
     let per = batch
         .max(1)
         .min(lengths.len().div_ceil(workers.max(1)).max(1));
-    let batches: Vec<&[usize]> = order.chunks(per).collect();
+    let mut batches: Vec<&[usize]> = Vec::new();
+    let mut start = 0;
+    for (k, &i) in order.iter().enumerate() {
+        // Sorted by length: the item just added is the longest, so it sets the padding.
+        let size = k - start + 1;
+        if size > per || (size > 1 && size * lengths[i] > MAX_BATCH_TOKENS) {
+            batches.push(&order[start..k]);
+            start = k;
+        }
+    }
+    if start < order.len() {
+        batches.push(&order[start..]);
+    }
     let results = map_workers(workers, &batches, |b| f(b))?;
     let mut slots: Vec<Option<T>> = (0..lengths.len()).map(|_| None).collect();
     for (b, outputs) in batches.iter().zip(results) {
@@ -150,5 +168,20 @@ mod tests {
         batches.sort();
         assert!(batches.iter().all(|b| b.len() <= 2));
         assert!(batches.contains(&vec![6, 1]));
+    }
+
+    #[test]
+    fn long_items_go_in_smaller_batches() {
+        let lengths = [10, 10, 10, 10, 2000, 2000, 2000];
+        let seen = std::sync::Mutex::new(Vec::new());
+        map_batches(&lengths, 32, 1, |b| {
+            seen.lock().unwrap().push(b.to_vec());
+            Ok::<_, String>(b.to_vec())
+        })
+        .unwrap();
+        let batches = seen.into_inner().unwrap();
+        assert_eq!(batches, vec![vec![0, 1, 2, 3], vec![4, 5], vec![6]]);
+        assert!(batches.iter().all(|b| b.len() == 1
+            || b.iter().map(|&i| lengths[i]).max().unwrap() * b.len() <= MAX_BATCH_TOKENS));
     }
 }

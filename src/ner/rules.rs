@@ -131,7 +131,7 @@ impl EntityTagger for RuleTagger {
     fn tag(&self, doc: &Doc) -> Result<Vec<Entity>> {
         let empty = HashMap::new();
         let prose: Vec<usize> = (0..doc.sentences.len())
-            .filter(|&s| self.is_prose(doc, s))
+            .filter(|&s| doc.is_prose(s))
             .collect();
         let first: Vec<Entity> = prose
             .iter()
@@ -222,24 +222,7 @@ fn is_name_word(w: &str) -> bool {
     }
 }
 
-/// Characters in a run without white space beyond which the run is not prose.
-const LONG_RUN_CHARS: usize = 40;
-
-impl RuleTagger {
-    /// Whether sentence `s` reads as language at all: not mostly long runs without
-    /// white space (scraped noise, encodings, text glued together). Names are only
-    /// looked for in prose; noise gives no entities.
-    fn is_prose(&self, doc: &Doc, s: usize) -> bool {
-        let text = doc.sentences[s].span.text(&doc.text);
-        let chars = text.chars().count().max(1);
-        let in_long_runs: usize = text
-            .split(char::is_whitespace)
-            .map(|r| r.chars().count())
-            .filter(|&n| n > LONG_RUN_CHARS)
-            .sum();
-        in_long_runs * 2 <= chars
-    }
-}
+impl RuleTagger {}
 
 /// Longest word that can be part of a name.
 const MAX_NAME_WORD_CHARS: usize = 30;

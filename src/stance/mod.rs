@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod lexicon;
+pub mod listeners;
 pub mod markers;
 pub mod model;
 pub mod news;

@@ -609,7 +609,11 @@ impl ModelClassifier {
         }
         let rules = std::mem::take(&mut a.rules);
         Ok(ModelReading {
-            statements: super::to_title_holders(doc, entities, out),
+            statements: super::listeners::drop_listeners(
+                doc,
+                entities,
+                super::to_title_holders(doc, entities, out),
+            ),
             rules,
             probabilities: reading.probabilities,
             pair_targets: self.actors.pair.is_some(),
@@ -706,6 +710,10 @@ impl StanceClassifier for Hybrid {
                 None => {}
             }
         }
-        Ok(super::to_title_holders(doc, entities, out))
+        Ok(super::listeners::drop_listeners(
+            doc,
+            entities,
+            super::to_title_holders(doc, entities, out),
+        ))
     }
 }
