@@ -193,29 +193,19 @@ impl Pipeline {
         }
     }
 
-    /// Analyses one document.
+    /// Analyses one document: each stage reads the [`Doc`] and adds its part.
     pub fn analyze(&self, id: &str, text: &str) -> Result<Document> {
-        let doc = Doc::new(text);
-        let (entities, states) = if self.classifier.wants_states() {
-            self.tagger.tag_with_states(&doc)?
-        } else {
-            (self.tagger.tag(&doc)?, None)
-        };
-        let entities = tidy_entities(&doc, entities);
-        let actors = link(&doc, &entities);
-        let mut statements =
-            self.classifier
-                .classify_with_states(&doc, &entities, &actors, states.as_ref())?;
-        for s in &mut statements {
+        let mut doc = Doc::new(text);
+        doc.keep_states = self.classifier.reads_states();
+        self.tagger.tag(&mut doc)?;
+        let found = std::mem::take(&mut doc.entities);
+        doc.entities = tidy_entities(&doc, found);
+        doc.actors = link(&doc, &doc.entities);
+        self.classifier.classify(&mut doc)?;
+        doc.states = None;
+        for s in &mut doc.statements {
             s.cue = s.cue.and_then(|cue| tidy(&doc.text, cue));
         }
-        Ok(Document::build(
-            id,
-            self.backend(),
-            &doc,
-            &entities,
-            &actors,
-            &statements,
-        ))
+        Ok(Document::build(id, self.backend(), &doc))
     }
 }
