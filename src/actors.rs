@@ -229,11 +229,10 @@ fn person_name(i: usize, text: &str, people: &PersonIndex, texts: &[&str]) -> St
 mod tests {
     use super::*;
     use crate::ner::rules::RuleTagger;
-    use crate::ner::EntityTagger;
 
     fn actors(text: &str) -> Vec<(String, Vec<String>)> {
         let doc = Doc::new(text);
-        let ents = RuleTagger::default().tag(&doc).unwrap();
+        let ents = RuleTagger::default().entities(&doc);
         let a = link(&doc, &ents);
         a.actors
             .iter()
@@ -279,7 +278,7 @@ mod tests {
     #[test]
     fn news_agencies_are_reporters() {
         let doc = Doc::new("Officials told Reuters the talks failed.");
-        let ents = RuleTagger::default().tag(&doc).unwrap();
+        let ents = RuleTagger::default().entities(&doc);
         let a = link(&doc, &ents);
         assert!(a.actors.iter().any(|x| x.name == "Reuters" && x.reporter));
     }

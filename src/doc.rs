@@ -1,7 +1,13 @@
-//! A document prepared for the backends: its text split into sentences and words.
+//! The document every stage reads and annotates, as spaCy's `Doc`: its text split
+//! into sentences and words, then the entities, actors, statements and (when a
+//! stance model reads them) the encoder's token states that the stages add.
 
+use crate::actors::Actors;
+use crate::model::tagger::TokenStates;
+use crate::ner::Entity;
 use crate::segment::segment;
 use crate::span::Span;
+use crate::stance::Statement;
 use crate::tokenize::{tokenize, Token, TokenKind};
 
 /// Characters in a run without white space beyond which the run is not prose.
@@ -18,11 +24,22 @@ pub struct Sentence {
     pub prose: bool,
 }
 
-/// Text plus its sentences; every stage reads this instead of re-segmenting.
-#[derive(Debug, Clone)]
+/// Text plus its sentences and what each stage found; every stage reads this instead of
+/// re-segmenting, and writes its own field.
+#[derive(Debug, Clone, Default)]
 pub struct Doc {
     pub text: String,
     pub sentences: Vec<Sentence>,
+    /// Entity mentions in text order (the entity tagger's output).
+    pub entities: Vec<Entity>,
+    /// The actors the entities stand for (actor linking's output).
+    pub actors: Actors,
+    /// Statements in sentence order (the stance classifier's output).
+    pub statements: Vec<Statement>,
+    /// Set by the pipeline when the stance classifier reads encoder states: the entity
+    /// model then keeps them in `states`, so that one encoder pass serves both stages.
+    pub keep_states: bool,
+    pub states: Option<TokenStates>,
 }
 
 impl Doc {
@@ -43,7 +60,11 @@ impl Doc {
                 }
             })
             .collect();
-        Doc { text, sentences }
+        Doc {
+            text,
+            sentences,
+            ..Doc::default()
+        }
     }
 
     /// The text of token `i` of sentence `s`.

@@ -5,11 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::actors::Actors;
 use crate::doc::Doc;
-use crate::ner::{Entity, EntityLabel};
+use crate::ner::EntityLabel;
 use crate::span::{CharMap, Span};
-use crate::stance::{StanceLabel, Statement};
+use crate::stance::StanceLabel;
 use crate::Backend;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -92,14 +91,9 @@ fn round(x: f32) -> f32 {
 }
 
 impl Document {
-    pub fn build(
-        id: &str,
-        backend: Backend,
-        doc: &Doc,
-        entities: &[Entity],
-        actors: &Actors,
-        statements: &[Statement],
-    ) -> Document {
+    /// The output form of an analysed document.
+    pub fn build(id: &str, backend: Backend, doc: &Doc) -> Document {
+        let (entities, actors, statements) = (&doc.entities, &doc.actors, &doc.statements);
         let map = CharMap::new(&doc.text);
         let mention = |span: Span| {
             let c = map.to_chars(span);

@@ -146,7 +146,14 @@ fn relative(path: &str) -> String {
 pub struct Pipeline {
     tagger: Box<dyn EntityTagger>,
     classifier: Box<dyn StanceClassifier>,
+    /// What finds entities and statements, for [`Pipeline::info`]; the stage
+    /// traits do not say (they have one job each), so it is noted when built.
+    sources: (String, String),
 }
+
+/// How the rules are named in [`PipelineInfo`].
+const RULE_ENTITIES: &str = "rules (gazetteers and capitalisation)";
+const RULE_STATEMENTS: &str = "rules (cue lexicon and clause rules)";
 
 impl Pipeline {
     /// The rule-based pipeline.
@@ -154,6 +161,7 @@ impl Pipeline {
         Pipeline {
             tagger: Box::new(RuleTagger::default()),
             classifier: Box::new(RuleClassifier::default()),
+            sources: (RULE_ENTITIES.into(), RULE_STATEMENTS.into()),
         }
     }
 
@@ -212,12 +220,23 @@ impl Pipeline {
                 started.elapsed().as_secs_f64()
             );
         }
+        let entities = tagger.source.clone();
+        let named = |p: Pipeline, statements: String| Pipeline {
+            sources: (entities.clone(), statements),
+            ..p
+        };
         match stance {
             Ok(learned) if choice == BackendChoice::Auto => {
+                let dir = format!("{} + rules", learned.dir.display());
                 let hybrid = Hybrid { model: learned };
-                Ok((Pipeline::with(Box::new(tagger), Box::new(hybrid)), None))
+                let p = Pipeline::with(Box::new(tagger), Box::new(hybrid));
+                Ok((named(p, dir), None))
             }
-            Ok(learned) => Ok((Pipeline::with(Box::new(tagger), Box::new(learned)), None)),
+            Ok(learned) => {
+                let dir = learned.dir.display().to_string();
+                let p = Pipeline::with(Box::new(tagger), Box::new(learned));
+                Ok((named(p, dir), None))
+            }
             // Heads the user named must load, and installed heads that are broken are an error.
             Err(e) if model.stance.is_some() => Err(e),
             Err(e @ StanceError::ModelUnavailable(_)) => {
@@ -225,17 +244,21 @@ impl Pipeline {
                 // checkpoint, say): entities from it, stance from the rules.
                 let note = (choice == BackendChoice::Model || model.spec.is_none())
                     .then(|| format!("stance by the rules: {e}"));
-                Ok((
-                    Pipeline::with(Box::new(tagger), Box::new(RuleClassifier::default())),
-                    note,
-                ))
+                let p = Pipeline::with(Box::new(tagger), Box::new(RuleClassifier::default()));
+                Ok((named(p, RULE_STATEMENTS.into()), note))
             }
             Err(e) => Err(e),
         }
     }
 
     pub fn with(tagger: Box<dyn EntityTagger>, classifier: Box<dyn StanceClassifier>) -> Pipeline {
-        Pipeline { tagger, classifier }
+        let name = |b: Backend| b.as_str().to_string();
+        let sources = (name(tagger.backend()), name(classifier.backend()));
+        Pipeline {
+            tagger,
+            classifier,
+            sources,
+        }
     }
 
     /// The entity tagger (for `stance eval ner`).
@@ -247,8 +270,8 @@ impl Pipeline {
     pub fn info(&self) -> PipelineInfo {
         PipelineInfo {
             backend: self.backend().as_str().to_string(),
-            entities: relative(&self.tagger.describe()),
-            statements: relative(&self.classifier.describe()),
+            entities: relative(&self.sources.0),
+            statements: relative(&self.sources.1),
         }
     }
 
@@ -261,29 +284,19 @@ impl Pipeline {
         }
     }
 
-    /// Analyses one document.
+    /// Analyses one document: each stage reads the [`Doc`] and adds its part.
     pub fn analyze(&self, id: &str, text: &str) -> Result<Document> {
-        let doc = Doc::new(text);
-        let (entities, states) = if self.classifier.wants_states() {
-            self.tagger.tag_with_states(&doc)?
-        } else {
-            (self.tagger.tag(&doc)?, None)
-        };
-        let entities = tidy_entities(&doc, entities);
-        let actors = link(&doc, &entities);
-        let mut statements =
-            self.classifier
-                .classify_with_states(&doc, &entities, &actors, states.as_ref())?;
-        for s in &mut statements {
+        let mut doc = Doc::new(text);
+        doc.keep_states = self.classifier.reads_states();
+        self.tagger.tag(&mut doc)?;
+        let found = std::mem::take(&mut doc.entities);
+        doc.entities = tidy_entities(&doc, found);
+        doc.actors = link(&doc, &doc.entities);
+        self.classifier.classify(&mut doc)?;
+        doc.states = None;
+        for s in &mut doc.statements {
             s.cue = s.cue.and_then(|cue| tidy(&doc.text, cue));
         }
-        Ok(Document::build(
-            id,
-            self.backend(),
-            &doc,
-            &entities,
-            &actors,
-            &statements,
-        ))
+        Ok(Document::build(id, self.backend(), &doc))
     }
 }

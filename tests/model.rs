@@ -12,7 +12,6 @@ use stance::model::checkpoint::Checkpoint;
 use stance::model::tagger::{InferenceOptions, ModelTagger};
 use stance::model::threads::Parallelism;
 use stance::span::Span;
-use stance::EntityTagger;
 
 fn options(batch_size: usize) -> InferenceOptions {
     InferenceOptions {
@@ -154,8 +153,8 @@ fn a_long_document_windowed_matches_one_window_over_everything() {
     );
     assert!(windowed.max_tokens() <= 62);
     let whole = tagger(&large, options(8));
-    let a = windowed.tag(&doc).unwrap();
-    let b = whole.tag(&doc).unwrap();
+    let a = stance::ner::entities_of(&windowed, &doc.text).unwrap();
+    let b = stance::ner::entities_of(&whole, &doc.text).unwrap();
     assert!(
         a.len() > 50,
         "the tiny model should find entities, found {}",
@@ -482,8 +481,7 @@ fn the_real_base_encoder_with_a_random_head_gives_offsets_that_slice_back() {
     let mut found = 0;
     for f in ["steel_duties.txt", "tanker_standoff.txt", "peru_runoff.txt"] {
         let text = std::fs::read_to_string(repo("data/samples").join(f)).unwrap();
-        let doc = stance::doc::Doc::new(text.clone());
-        for e in tagger.tag(&doc).unwrap() {
+        for e in stance::ner::entities_of(&tagger, &text).unwrap() {
             let piece = &text[e.span.start..e.span.end];
             assert!(
                 !piece.is_empty() && piece.trim() == piece,

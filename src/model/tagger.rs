@@ -358,27 +358,24 @@ impl EntityTagger for ModelTagger {
     /// The whole text is one unit, windowed when it is long: every token sees
     /// the document around it, as in the Hugging Face pipeline.
     /// Only prose is read ([`Doc::prose_runs`]): noise would cost encoder time and give
-    /// nothing but false names.
-    fn tag(&self, doc: &Doc) -> Result<Vec<Entity>> {
-        Ok(self.tag_units(&doc.text, &doc.prose_runs())?)
-    }
-
-    fn tag_with_states(&self, doc: &Doc) -> Result<(Vec<Entity>, Option<TokenStates>)> {
-        let (probs, states) = self.run(&doc.text, &doc.prose_runs(), true)?;
-        let mut all = TokenStates::default();
-        for s in states {
-            all.spans.extend(s.spans);
-            all.vectors.extend(s.vectors);
-        }
-        Ok((self.entities_of(&doc.text, probs), Some(all)))
+    /// nothing but false names. States are kept when `doc.keep_states` asks for them.
+    fn tag(&self, doc: &mut Doc) -> Result<()> {
+        let runs = doc.prose_runs();
+        let (probs, states) = self.run(&doc.text, &runs, doc.keep_states)?;
+        doc.entities = self.entities_of(&doc.text, probs);
+        doc.states = doc.keep_states.then(|| {
+            let mut all = TokenStates::default();
+            for s in states {
+                all.spans.extend(s.spans);
+                all.vectors.extend(s.vectors);
+            }
+            all
+        });
+        Ok(())
     }
 
     fn backend(&self) -> Backend {
         Backend::Model
-    }
-
-    fn describe(&self) -> String {
-        self.source.clone()
     }
 
     /// All texts in one pass, so windows of different texts share batches.

@@ -61,49 +61,32 @@ pub struct Entity {
 
 /// Finds entity mentions in a document.
 pub trait EntityTagger: Send + Sync {
-    /// Entities sorted by start offset, not overlapping.
-    fn tag(&self, doc: &Doc) -> Result<Vec<Entity>>;
+    /// Sets `doc.entities`, sorted by start offset and not overlapping; a model also
+    /// sets `doc.states` when `doc.keep_states` asks for them.
+    fn tag(&self, doc: &mut Doc) -> Result<()>;
     fn backend(&self) -> Backend;
-
-    /// What tags, for reports and the `-v` log: a model's directory, or the rules.
-    fn describe(&self) -> String {
-        "rules (gazetteers and capitalisation)".into()
-    }
-
-    /// Entities plus the encoder's token states, for a stance model that
-    /// shares the tagger's encoder pass; taggers without an encoder give `None`.
-    fn tag_with_states(
-        &self,
-        doc: &Doc,
-    ) -> Result<(Vec<Entity>, Option<crate::model::tagger::TokenStates>)> {
-        Ok((self.tag(doc)?, None))
-    }
 
     /// Entities of several texts; a model batches them together.
     fn tag_texts(&self, texts: &[&str]) -> Result<Vec<Vec<Entity>>> {
-        texts.iter().map(|t| self.tag(&Doc::new(*t))).collect()
+        texts.iter().map(|t| entities_of(self, t)).collect()
     }
+}
+
+/// The entities `tagger` finds in `text` (a document made and tagged for the purpose).
+pub fn entities_of<T: EntityTagger + ?Sized>(tagger: &T, text: &str) -> Result<Vec<Entity>> {
+    let mut doc = Doc::new(text);
+    tagger.tag(&mut doc)?;
+    Ok(doc.entities)
 }
 
 /// A shared tagger (the stance model reuses the entity model's encoder).
 impl<T: EntityTagger + ?Sized> EntityTagger for std::sync::Arc<T> {
-    fn tag(&self, doc: &Doc) -> Result<Vec<Entity>> {
+    fn tag(&self, doc: &mut Doc) -> Result<()> {
         (**self).tag(doc)
     }
 
     fn backend(&self) -> Backend {
         (**self).backend()
-    }
-
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-
-    fn tag_with_states(
-        &self,
-        doc: &Doc,
-    ) -> Result<(Vec<Entity>, Option<crate::model::tagger::TokenStates>)> {
-        (**self).tag_with_states(doc)
     }
 
     fn tag_texts(&self, texts: &[&str]) -> Result<Vec<Vec<Entity>>> {

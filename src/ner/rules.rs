@@ -128,7 +128,19 @@ impl Default for RuleTagger {
 }
 
 impl EntityTagger for RuleTagger {
-    fn tag(&self, doc: &Doc) -> Result<Vec<Entity>> {
+    fn tag(&self, doc: &mut Doc) -> Result<()> {
+        doc.entities = self.entities(doc);
+        Ok(())
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Rules
+    }
+}
+
+impl RuleTagger {
+    /// Entities of a document, in two passes (see the module's doc).
+    pub fn entities(&self, doc: &Doc) -> Vec<Entity> {
         let empty = HashMap::new();
         let prose: Vec<usize> = (0..doc.sentences.len())
             .filter(|&s| doc.is_prose(s))
@@ -138,14 +150,10 @@ impl EntityTagger for RuleTagger {
             .flat_map(|&s| self.tag_sentence(doc, s, &empty))
             .collect();
         let known = known_names(doc, &first);
-        Ok(prose
+        prose
             .iter()
             .flat_map(|&s| self.tag_sentence(doc, s, &known))
-            .collect())
-    }
-
-    fn backend(&self) -> Backend {
-        Backend::Rules
+            .collect()
     }
 }
 
@@ -580,8 +588,7 @@ mod tests {
     fn tag(text: &str) -> Vec<(String, EntityLabel)> {
         let doc = Doc::new(text);
         RuleTagger::default()
-            .tag(&doc)
-            .unwrap()
+            .entities(&doc)
             .into_iter()
             .map(|e| (e.span.text(text).to_string(), e.label))
             .collect()

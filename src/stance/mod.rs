@@ -11,7 +11,6 @@ pub mod train;
 
 use serde::{Deserialize, Serialize};
 
-use crate::actors::Actors;
 use crate::doc::Doc;
 use crate::error::Result;
 use crate::ner::Entity;
@@ -76,30 +75,15 @@ pub struct Statement {
 
 /// Finds statements given a document, its entities and its actors.
 pub trait StanceClassifier: Send + Sync {
-    /// Statements in sentence order.
-    fn classify(&self, doc: &Doc, entities: &[Entity], actors: &Actors) -> Result<Vec<Statement>>;
+    /// Sets `doc.statements` (in sentence order) from `doc.entities`, `doc.actors` and,
+    /// for a model that reads them, `doc.states`.
+    fn classify(&self, doc: &mut Doc) -> Result<()>;
     fn backend(&self) -> Backend;
 
-    /// What classifies, for reports and the `-v` log: a model's directory, or the rules.
-    fn describe(&self) -> String {
-        "rules (cue lexicon and clause rules)".into()
-    }
-
-    /// True when the classifier reads encoder states: the pipeline then asks
-    /// the entity tagger for them, so one encoder pass serves both.
-    fn wants_states(&self) -> bool {
+    /// True when the classifier reads encoder states: the pipeline then sets
+    /// `doc.keep_states`, so the entity model's pass serves both stages.
+    fn reads_states(&self) -> bool {
         false
-    }
-
-    /// [`StanceClassifier::classify`] given the tagger's encoder states, if any.
-    fn classify_with_states(
-        &self,
-        doc: &Doc,
-        entities: &[Entity],
-        actors: &Actors,
-        _states: Option<&crate::model::tagger::TokenStates>,
-    ) -> Result<Vec<Statement>> {
-        self.classify(doc, entities, actors)
     }
 }
 

@@ -132,7 +132,7 @@ impl<'a> Analysis<'a> {
         states: &'a TokenStates,
         rules: &RuleClassifier,
     ) -> Result<Analysis<'a>> {
-        let rule_statements = rules.classify(doc, entities, actors)?;
+        let rule_statements = rules.statements(doc, entities, actors);
         let cues = (0..doc.sentences.len())
             .map(|s| rules.cues(doc, s))
             .collect();
@@ -511,36 +511,23 @@ impl ModelClassifier {
 }
 
 impl StanceClassifier for ModelClassifier {
-    fn classify(&self, doc: &Doc, entities: &[Entity], actors: &Actors) -> Result<Vec<Statement>> {
-        self.classify_with_states(doc, entities, actors, None)
+    fn classify(&self, doc: &mut Doc) -> Result<()> {
+        doc.statements = self.statements(
+            doc,
+            &doc.entities,
+            &doc.actors,
+            doc.states.as_ref(),
+            &self.actors.config.thresholds,
+        )?;
+        Ok(())
     }
 
     fn backend(&self) -> Backend {
         Backend::Model
     }
 
-    fn describe(&self) -> String {
-        self.dir.display().to_string()
-    }
-
-    fn wants_states(&self) -> bool {
+    fn reads_states(&self) -> bool {
         self.needs_entity_states()
-    }
-
-    fn classify_with_states(
-        &self,
-        doc: &Doc,
-        entities: &[Entity],
-        actors: &Actors,
-        states: Option<&TokenStates>,
-    ) -> Result<Vec<Statement>> {
-        self.statements(
-            doc,
-            entities,
-            actors,
-            states,
-            &self.actors.config.thresholds,
-        )
     }
 }
 
@@ -651,23 +638,23 @@ pub struct Hybrid {
 }
 
 impl StanceClassifier for Hybrid {
-    fn classify(&self, doc: &Doc, entities: &[Entity], actors: &Actors) -> Result<Vec<Statement>> {
-        self.classify_with_states(doc, entities, actors, None)
+    fn classify(&self, doc: &mut Doc) -> Result<()> {
+        doc.statements = self.statements(doc, &doc.entities, &doc.actors, doc.states.as_ref())?;
+        Ok(())
     }
 
     fn backend(&self) -> Backend {
         Backend::Hybrid
     }
 
-    fn describe(&self) -> String {
-        format!("{} + rules", self.model.dir.display())
-    }
-
-    fn wants_states(&self) -> bool {
+    fn reads_states(&self) -> bool {
         self.model.needs_entity_states()
     }
+}
 
-    fn classify_with_states(
+impl Hybrid {
+    /// The model's statements and the rules' statements it does not veto.
+    fn statements(
         &self,
         doc: &Doc,
         entities: &[Entity],

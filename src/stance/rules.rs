@@ -473,14 +473,22 @@ impl Default for RuleClassifier {
     }
 }
 
-impl StanceClassifier for RuleClassifier {
-    fn classify(&self, doc: &Doc, entities: &[Entity], actors: &Actors) -> Result<Vec<Statement>> {
+impl RuleClassifier {
+    /// The statements of a document given its entities and actors.
+    pub fn statements(&self, doc: &Doc, entities: &[Entity], actors: &Actors) -> Vec<Statement> {
         let mut out = Vec::new();
         for s in 0..doc.sentences.len() {
             let ctx = Ctx::new(doc, s, entities, actors);
             out.extend(self.sentence(&ctx));
         }
-        Ok(out)
+        out
+    }
+}
+
+impl StanceClassifier for RuleClassifier {
+    fn classify(&self, doc: &mut Doc) -> Result<()> {
+        doc.statements = self.statements(doc, &doc.entities, &doc.actors);
+        Ok(())
     }
 
     fn backend(&self) -> Backend {
@@ -1473,16 +1481,14 @@ mod tests {
     use super::*;
     use crate::actors::link;
     use crate::ner::rules::RuleTagger;
-    use crate::ner::EntityTagger;
 
     /// (actor text, label, target text) for every statement.
     fn run(text: &str) -> Vec<(String, StanceLabel, Option<String>)> {
         let doc = Doc::new(text);
-        let ents = RuleTagger::default().tag(&doc).unwrap();
+        let ents = RuleTagger::default().entities(&doc);
         let actors = link(&doc, &ents);
         RuleClassifier::default()
-            .classify(&doc, &ents, &actors)
-            .unwrap()
+            .statements(&doc, &ents, &actors)
             .into_iter()
             .map(|s| {
                 (

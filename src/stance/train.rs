@@ -135,9 +135,13 @@ fn collect(
     };
     let (mut gold_n, mut found_n) = (0usize, 0usize);
     for (d, g) in docs.iter().enumerate() {
-        let doc = Doc::new(g.text.clone());
-        let (entities, states) = tagger.tag_with_states(&doc)?;
-        let states = states.unwrap_or_default();
+        let mut doc = Doc::new(g.text.clone());
+        doc.keep_states = true;
+        tagger.tag(&mut doc)?;
+        let (entities, states) = (
+            std::mem::take(&mut doc.entities),
+            doc.states.take().unwrap_or_default(),
+        );
         let actors = link(&doc, &entities);
         let a = Analysis::new(&doc, &entities, &actors, &states, &rules)?;
         c.state_dim = a.state_dim();
