@@ -8,7 +8,8 @@
 //! - `no_chromium`: no Chromium or Chrome to run the HTML page in (`$CHROME`, or
 //!   `chromium`, `chromium-browser`, `google-chrome` on `PATH`);
 //! - `no_pty`: no util-linux `script` to run the binary on a pseudo-terminal with
-//!   (macOS has a BSD `script` with other options).
+//!   (macOS has a BSD `script` with other options);
+//! - `no_spark_runtime`: no `python3` or no Java (`java -version`) for the Spark tests.
 //!
 //! Only paths that exist are watched: Cargo re-runs a build script (and rebuilds
 //! the crate) on *every* build while a watched path is missing, and `PATH` differs
@@ -20,7 +21,13 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    for cfg in ["no_shared", "no_base", "no_chromium", "no_pty"] {
+    for cfg in [
+        "no_shared",
+        "no_base",
+        "no_chromium",
+        "no_pty",
+        "no_spark_runtime",
+    ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
 
@@ -53,6 +60,17 @@ fn main() {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("util-linux"));
     if !util_linux_script {
         println!("cargo::rustc-cfg=no_pty");
+    }
+
+    let runs = |cmd: &str, arg: &str| {
+        std::process::Command::new(cmd)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    println!("cargo::rerun-if-env-changed=JAVA_HOME");
+    if !(runs("python3", "--version") && runs("java", "-version")) {
+        println!("cargo::rustc-cfg=no_spark_runtime");
     }
 }
 

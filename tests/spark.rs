@@ -289,6 +289,10 @@ fn summary(o: &Output) -> Value {
 }
 
 #[test]
+#[cfg_attr(
+    no_spark_runtime,
+    ignore = "needs python3 and Java (touch build.rs after installing them)"
+)]
 fn spark_local_matches_a_direct_run_record_for_record() {
     let python = match spark_python() {
         Ok(p) => p,
@@ -327,6 +331,10 @@ fn spark_local_matches_a_direct_run_record_for_record() {
 }
 
 #[test]
+#[cfg_attr(
+    no_spark_runtime,
+    ignore = "needs python3 and Java (touch build.rs after installing them)"
+)]
 fn spark_retries_a_crashed_partition_without_duplicates() {
     let python = match spark_python() {
         Ok(p) => p,
@@ -395,6 +403,10 @@ fn spark_retries_a_crashed_partition_without_duplicates() {
 }
 
 #[test]
+#[cfg_attr(
+    no_spark_runtime,
+    ignore = "needs python3 and Java (touch build.rs after installing them)"
+)]
 fn spark_script_refuses_bad_options() {
     // Usage errors come before Spark starts, so the system python is enough.
     let run = |args: &[&str]| {
@@ -473,6 +485,10 @@ fn script(dir: &Path, name: &str, body: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    no_spark_runtime,
+    ignore = "needs python3 and Java (touch build.rs after installing them)"
+)]
 fn a_partition_accounts_for_every_record_or_fails() {
     if Command::new("python3").arg("--version").output().is_err() {
         return eprintln!("SKIPPED: no python3 on PATH");
@@ -548,6 +564,10 @@ fn a_partition_accounts_for_every_record_or_fails() {
 }
 
 #[test]
+#[cfg_attr(
+    no_spark_runtime,
+    ignore = "needs python3 and Java (touch build.rs after installing them)"
+)]
 fn spark_dataframe_map_in_pandas_matches_a_direct_run() {
     let python = match spark_python() {
         Ok(p) => p,
