@@ -47,7 +47,14 @@ pub fn convert(jsonl: &str) -> Result<String, String> {
         stance::output::conll::write_tagged(&mut out, text, &sentences, &entities)
             .map_err(|e| e.to_string())?;
     }
-    String::from_utf8(out).map_err(|e| e.to_string())
+    // No `-DOCSTART-` lines: a committed file with them is how the project spots
+    // CoNLL-2003 text, which must never be committed. The articles stay apart by blank
+    // lines and read as one document.
+    let text = String::from_utf8(out).map_err(|e| e.to_string())?;
+    Ok(text
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with("-DOCSTART-"))
+        .collect())
 }
 
 #[allow(dead_code)] // the tests include this file for `convert` alone
