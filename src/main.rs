@@ -955,6 +955,42 @@ struct BenchRow {
     seconds: f64,
     wordpieces_per_second: f64,
     words_per_second: f64,
+    /// Word pieces plus [CLS] and [SEP] of every sentence: what the encoder reads, and
+    /// what Python peers count.
+    #[serde(default)]
+    tokens: usize,
+    /// `tokens` over `seconds` (tokenization and forward pass).
+    #[serde(default)]
+    tokens_per_second: f64,
+    /// Tokenizing the workload alone (part of `seconds`).
+    #[serde(default)]
+    tokenize_seconds: f64,
+    /// `tokens` over the forward pass alone (`seconds` less `tokenize_seconds`).
+    #[serde(default)]
+    forward_tokens_per_second: f64,
+    /// Loading the model (config, tokenizer, weights).
+    #[serde(default)]
+    load_seconds: f64,
+    /// Peak resident memory of the measuring process, where the OS says it (Linux).
+    #[serde(default)]
+    peak_rss_mb: Option<f64>,
+}
+
+/// Special tokens around each sentence: [CLS] and [SEP].
+const SPECIAL_TOKENS_PER_SEQUENCE: usize = 2;
+
+/// Peak resident set size of this process in MB (`VmHWM` in /proc/self/status).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
 fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
@@ -967,7 +1003,9 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
             parallelism: p,
             ..Default::default()
         };
+        let loading = std::time::Instant::now();
         let tagger = stance::model::load_tagger(args.model.as_deref(), options)?;
+        let load_seconds = loading.elapsed().as_secs_f64();
         let docs = stance::conll::read(&args.data)?;
         let sentences: Vec<&stance::conll::Sentence> = docs
             .iter()
@@ -982,6 +1020,7 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
             units.push(stance::span::Span::new(start, text.len()));
             text.push('\n');
         }
+        let tokenizing = std::time::Instant::now();
         let wordpieces: usize = units
             .iter()
             .map(|u| {
@@ -992,11 +1031,13 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
                     .unwrap_or(0)
             })
             .sum();
+        let tokenize_seconds = tokenizing.elapsed().as_secs_f64();
         tagger.probabilities(&text, &units[..units.len().min(16)])?; // warm-up
         let started = std::time::Instant::now();
         tagger.probabilities(&text, &units)?;
         let seconds = started.elapsed().as_secs_f64();
         let words = sentences.iter().map(|s| s.words.len()).sum::<usize>();
+        let tokens = wordpieces + SPECIAL_TOKENS_PER_SEQUENCE * units.len();
         let row = BenchRow {
             threads: t,
             batch_size: b,
@@ -1007,6 +1048,13 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
             seconds,
             wordpieces_per_second: (wordpieces as f64 / seconds).round(),
             words_per_second: (words as f64 / seconds).round(),
+            tokens,
+            tokens_per_second: (tokens as f64 / seconds).round(),
+            tokenize_seconds,
+            forward_tokens_per_second: (tokens as f64 / (seconds - tokenize_seconds).max(1e-9))
+                .round(),
+            load_seconds,
+            peak_rss_mb: peak_rss_mb(),
         };
         println!("{}", serde_json::to_string(&row)?);
         return Ok(ExitCode::SUCCESS);
@@ -1055,8 +1103,15 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
                 }
                 if args.format == ReportFormat::Table {
                     eprintln!(
-                        "{:<8} threads {t}  batch {b:>3}: {:>7.0} word pieces/s  {:>7.0} words/s  ({:.2} s)",
-                        row.parallelism, row.wordpieces_per_second, row.words_per_second, row.seconds
+                        "{:<8} threads {t}  batch {b:>3}: {:>7.0} tokens/s with [CLS]/[SEP] ({:>7.0} forward only)  {:>7.0} words/s  ({:.2} s, tokenizing {:.2} s; load {:.2} s; peak RSS {} MB)",
+                        row.parallelism,
+                        row.tokens_per_second,
+                        row.forward_tokens_per_second,
+                        row.words_per_second,
+                        row.seconds,
+                        row.tokenize_seconds,
+                        row.load_seconds,
+                        row.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}"))
                     );
                 }
                 rows.push(row);

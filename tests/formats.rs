@@ -243,5 +243,23 @@ fn bench_runs_on_the_shipped_sample_and_says_when_it_holds_fewer_sentences() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("fewer than --sentences 100000"), "{err}");
     let rows = json_of(&out.stdout);
-    assert!(rows[0]["wordpieces_per_second"].as_f64().unwrap() > 0.0);
+    let row = &rows[0];
+    assert!(row["wordpieces_per_second"].as_f64().unwrap() > 0.0);
+    // Tokens as the encoder reads them: word pieces plus [CLS] and [SEP] per sentence.
+    let (pieces, sentences) = (
+        row["wordpieces"].as_u64().unwrap(),
+        row["sentences"].as_u64().unwrap(),
+    );
+    assert_eq!(row["tokens"].as_u64().unwrap(), pieces + 2 * sentences);
+    assert!(
+        row["tokens_per_second"].as_f64().unwrap() > row["wordpieces_per_second"].as_f64().unwrap()
+    );
+    assert!(
+        row["forward_tokens_per_second"].as_f64().unwrap()
+            >= row["tokens_per_second"].as_f64().unwrap()
+    );
+    assert!(row["load_seconds"].as_f64().unwrap() > 0.0);
+    if cfg!(target_os = "linux") {
+        assert!(row["peak_rss_mb"].as_f64().unwrap() > 10.0, "{row}");
+    }
 }
