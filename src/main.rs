@@ -124,8 +124,12 @@ enum ModelsCommand {
 #[derive(Args)]
 struct BenchArgs {
     /// CoNLL file whose sentences are the workload.
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "pipeline")]
+    data: Option<PathBuf>,
+    /// Time the whole `classify` path (default backend) on a JSON Lines corpus instead:
+    /// words/s and seconds per stage (segment, entities, actors, stance, output).
+    #[arg(long, value_name = "CORPUS.jsonl", conflicts_with = "data")]
+    pipeline: Option<PathBuf>,
     /// Number of sentences.
     #[arg(long, default_value_t = 2000)]
     sentences: usize,
@@ -169,12 +173,15 @@ The best epoch on --dev is kept in --out. A resumable checkpoint is written to O
     )]
     Ner(TrainNerArgs),
     /// Train the learned stance model (actor classifier, target head, thresholds of the hybrid with the rules).
-    #[command(after_help = "Example (the shipped heads):\n  \
-stance train stance --ner-model models/ner --out models/stance \\\n    \
---train data/stance/conll.jsonl:train --train data/stance/written/train.jsonl --train data/samples/gold.jsonl\n\n\
+    #[command(
+        after_help = "Example (the shipped model's recipe, into runs/ so that the shipped one is kept):\n  \
+stance train stance --ner-model models/ner --out runs/stance --layout sentence \\\n    \
+--train data/stance/news/train-rounds1-3.jsonl --train data/stance/conll.jsonl:train \\\n    \
+--tune data/stance/news/tune.jsonl --tune data/stance/conll.jsonl:dev --epochs 5\n\n\
 Training files are gold JSON Lines (guidelines' format) or stand-off labels on CoNLL-2003 given as\n\
-FILE:SPLIT. A share of the training documents (--holdout) picks the epoch and the thresholds;\n\
-score the result on dev with `stance eval stance --compare rules,model,auto`.")]
+FILE:SPLIT. The --tune documents (without them, a share of the training ones: --holdout) pick the epoch and thresholds;\n\
+score the result on dev with `stance eval stance --compare rules,model,auto`."
+    )]
     Stance(TrainStanceArgs),
 }
 
@@ -994,6 +1001,11 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
+    let data = match (&args.pipeline, &args.data) {
+        (Some(corpus), _) => return bench_pipeline(corpus, &args),
+        (None, Some(data)) => data.clone(),
+        (None, None) => anyhow::bail!("bench needs --data FILE.conll or --pipeline CORPUS.jsonl"),
+    };
     if args.single {
         let (t, b, p) = (args.threads[0], args.batch_sizes[0], args.parallelism[0]);
         threads::configure(t, p);
@@ -1006,7 +1018,7 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
         let loading = std::time::Instant::now();
         let tagger = stance::model::load_tagger(args.model.as_deref(), options)?;
         let load_seconds = loading.elapsed().as_secs_f64();
-        let docs = stance::conll::read(&args.data)?;
+        let docs = stance::conll::read(&data)?;
         let sentences: Vec<&stance::conll::Sentence> = docs
             .iter()
             .flat_map(|d| &d.sentences)
@@ -1065,10 +1077,7 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
         for &t in &args.threads {
             for &b in &args.batch_sizes {
                 let mut cmd = std::process::Command::new(&exe);
-                cmd.arg("bench")
-                    .arg("--single")
-                    .arg("--data")
-                    .arg(&args.data);
+                cmd.arg("bench").arg("--single").arg("--data").arg(&data);
                 cmd.args([
                     "--sentences",
                     &args.sentences.to_string(),
@@ -1096,7 +1105,7 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
                 if rows.is_empty() && row.sentences < args.sentences {
                     term::warn(format!(
                         "{} holds {} sentences, fewer than --sentences {}: measuring those",
-                        args.data.display(),
+                        data.display(),
                         row.sentences,
                         args.sentences
                     ));
@@ -1120,6 +1129,76 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
     }
     if args.format == ReportFormat::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stance bench --pipeline`: the default `classify` path over a JSON Lines corpus, timed
+/// per stage, at the first of `--threads` and `--batch-sizes`.
+fn bench_pipeline(corpus: &std::path::Path, args: &BenchArgs) -> Result<ExitCode> {
+    let (t, b, p) = (args.threads[0], args.batch_sizes[0], args.parallelism[0]);
+    threads::configure(t, p);
+    let choice = stance::pipeline::ModelChoice {
+        spec: args.model.clone(),
+        stance: None,
+        options: InferenceOptions {
+            batch_size: b,
+            threads: t,
+            parallelism: p,
+            ..Default::default()
+        },
+    };
+    let loading = std::time::Instant::now();
+    let (pipeline, note) = Pipeline::for_backend(stance::BackendChoice::Auto, &choice)?;
+    let load_seconds = loading.elapsed().as_secs_f64();
+    if let Some(note) = note {
+        term::warn(note);
+    }
+    let source = Source::File(corpus.to_path_buf());
+    let opts = ReadOptions {
+        format: stance::input::InputFormat::Jsonl,
+        lossy: false,
+    };
+    let mut times = stance::pipeline::StageTimes::default();
+    let (mut documents, mut words) = (0usize, 0usize);
+    let started = std::time::Instant::now();
+    for record in input::read(&source, opts) {
+        let record = record?;
+        let doc = pipeline.analyze_timed(&record.id, &record.text, &mut times)?;
+        let writing = std::time::Instant::now();
+        let line = serde_json::to_string(&doc)?;
+        std::hint::black_box(line);
+        times.output += writing.elapsed().as_secs_f64();
+        documents += 1;
+        words += record.text.split_whitespace().count();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let report = serde_json::json!({
+        "corpus": corpus.display().to_string(),
+        "backend": pipeline.backend().as_str(),
+        "threads": t,
+        "batch_size": b,
+        "parallelism": format!("{p:?}").to_lowercase(),
+        "documents": documents,
+        "words": words,
+        "seconds": seconds,
+        "words_per_second": (words as f64 / seconds).round(),
+        "load_seconds": load_seconds,
+        "stages": times,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    match args.format {
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Table => {
+            println!(
+                "{documents} documents, {words} words in {seconds:.2} s: {:.0} words/s (backend {}, {t} threads, batch {b}; load {load_seconds:.2} s)",
+                words as f64 / seconds,
+                pipeline.backend().as_str()
+            );
+            for (stage, s) in times.rows() {
+                println!("  {stage:<9} {s:>9.3} s  {:>5.1}%", 100.0 * s / seconds);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::actors::link;
 use crate::doc::Doc;
@@ -31,6 +32,36 @@ fn tidy_entities(doc: &Doc, entities: Vec<Entity>) -> Vec<Entity> {
         })
         .filter_map(|e| tidy(&doc.text, e.span).map(|span| Entity { span, ..e }))
         .collect()
+}
+
+/// Seconds spent in each stage of [`Pipeline::analyze_timed`], summed over documents.
+/// `segment` is sentences and words; word pieces are made inside `entities` (and again
+/// inside `stance` for a stance model that reads sentences itself); `output` is building
+/// the document object (and, in `stance bench --pipeline`, writing its JSON).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StageTimes {
+    pub segment: f64,
+    pub entities: f64,
+    pub actors: f64,
+    pub stance: f64,
+    pub output: f64,
+}
+
+impl StageTimes {
+    /// (stage, seconds) in pipeline order.
+    pub fn rows(&self) -> [(&'static str, f64); 5] {
+        [
+            ("segment", self.segment),
+            ("entities", self.entities),
+            ("actors", self.actors),
+            ("stance", self.stance),
+            ("output", self.output),
+        ]
+    }
+}
+
+fn lap(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64()
 }
 
 /// Which model to load for the model backend, and how to run it.
@@ -286,17 +317,33 @@ impl Pipeline {
 
     /// Analyses one document: each stage reads the [`Doc`] and adds its part.
     pub fn analyze(&self, id: &str, text: &str) -> Result<Document> {
+        self.analyze_timed(id, text, &mut StageTimes::default())
+    }
+
+    /// [`Pipeline::analyze`], adding each stage's time to `times` (`stance bench --pipeline`).
+    pub fn analyze_timed(&self, id: &str, text: &str, times: &mut StageTimes) -> Result<Document> {
+        let clock = Instant::now();
         let mut doc = Doc::new(text);
+        times.segment += lap(clock);
+        let clock = Instant::now();
         doc.keep_states = self.classifier.reads_states();
         self.tagger.tag(&mut doc)?;
         let found = std::mem::take(&mut doc.entities);
         doc.entities = tidy_entities(&doc, found);
+        times.entities += lap(clock);
+        let clock = Instant::now();
         doc.actors = link(&doc, &doc.entities);
+        times.actors += lap(clock);
+        let clock = Instant::now();
         self.classifier.classify(&mut doc)?;
         doc.states = None;
         for s in &mut doc.statements {
             s.cue = s.cue.and_then(|cue| tidy(&doc.text, cue));
         }
-        Ok(Document::build(id, self.backend(), &doc))
+        times.stance += lap(clock);
+        let clock = Instant::now();
+        let out = Document::build(id, self.backend(), &doc);
+        times.output += lap(clock);
+        Ok(out)
     }
 }

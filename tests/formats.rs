@@ -263,3 +263,37 @@ fn bench_runs_on_the_shipped_sample_and_says_when_it_holds_fewer_sentences() {
         assert!(row["peak_rss_mb"].as_f64().unwrap() > 10.0, "{row}");
     }
 }
+
+#[test]
+fn bench_times_the_whole_classify_path_per_stage() {
+    let corpus = repo("data/heldout/gold.jsonl");
+    let documents = std::fs::read_to_string(&corpus).unwrap().lines().count() as u64;
+    let out = stance()
+        .args([
+            "bench",
+            "--threads",
+            "1",
+            "--batch-sizes",
+            "8",
+            "--format",
+            "json",
+        ])
+        .arg("--pipeline")
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out.stdout);
+    assert_eq!(report["documents"].as_u64().unwrap(), documents);
+    assert!(report["words_per_second"].as_f64().unwrap() > 0.0);
+    let seconds = report["seconds"].as_f64().unwrap();
+    let stages: f64 = ["segment", "entities", "actors", "stance", "output"]
+        .iter()
+        .map(|s| report["stages"][s].as_f64().unwrap())
+        .sum();
+    assert!(stages > 0.0 && stages <= seconds, "{report}");
+}
