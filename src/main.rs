@@ -732,7 +732,7 @@ fn eval_stance_cmd(args: EvalStanceArgs, g: Globals) -> Result<ExitCode> {
                 report.errors.clear();
             }
             reports.push((
-                format!("{choice:?}").to_lowercase(),
+                choice.as_str().to_string(),
                 pipeline.backend().as_str(),
                 report,
             ));
@@ -1053,7 +1053,7 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
         let row = BenchRow {
             threads: t,
             batch_size: b,
-            parallelism: format!("{p:?}").to_lowercase(),
+            parallelism: p.as_str().to_string(),
             sentences: sentences.len(),
             words,
             wordpieces,
@@ -1084,12 +1084,7 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
                     "--threads",
                     &t.to_string(),
                 ]);
-                cmd.args([
-                    "--batch-sizes",
-                    &b.to_string(),
-                    "--parallelism",
-                    &format!("{p:?}").to_lowercase(),
-                ]);
+                cmd.args(["--batch-sizes", &b.to_string(), "--parallelism", p.as_str()]);
                 if let Some(m) = &args.model {
                     cmd.args(["--model", m]);
                 }
@@ -1178,7 +1173,7 @@ fn bench_pipeline(corpus: &std::path::Path, args: &BenchArgs) -> Result<ExitCode
         "backend": pipeline.backend().as_str(),
         "threads": t,
         "batch_size": b,
-        "parallelism": format!("{p:?}").to_lowercase(),
+        "parallelism": p.as_str(),
         "documents": documents,
         "words": words,
         "seconds": seconds,

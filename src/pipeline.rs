@@ -136,6 +136,17 @@ pub enum BackendChoice {
     Model,
 }
 
+impl BackendChoice {
+    /// The name users write (`--backend auto|rules|model`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Rules => "rules",
+            BackendChoice::Model => "model",
+        }
+    }
+}
+
 impl FromStr for BackendChoice {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -224,10 +235,7 @@ impl Pipeline {
     }
 
     fn load(choice: BackendChoice, model: &ModelChoice) -> Result<(Pipeline, Option<String>)> {
-        log::info!(
-            "backend asked for: {}",
-            format!("{choice:?}").to_lowercase()
-        );
+        log::info!("backend asked for: {}", choice.as_str());
         let started = std::time::Instant::now();
         let tagger = match entity_model(choice, model)? {
             Ok(t) => t,
@@ -239,7 +247,7 @@ impl Pipeline {
             tagger.source,
             started.elapsed().as_secs_f64(),
             o.threads,
-            format!("{:?}", o.parallelism).to_lowercase(),
+            o.parallelism.as_str(),
             o.batch_size
         );
         let started = std::time::Instant::now();

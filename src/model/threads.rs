@@ -19,6 +19,16 @@ pub enum Parallelism {
     Intra,
 }
 
+impl Parallelism {
+    /// The name users write (`--parallelism workers|intra`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Parallelism::Workers => "workers",
+            Parallelism::Intra => "intra",
+        }
+    }
+}
+
 /// Sets the thread count candle's matrix products use (it reads
 /// `RAYON_NUM_THREADS` on every product). Call it at start-up, before any
 /// other thread runs: one thread per worker for `Workers`, all for `Intra`.
