@@ -34,15 +34,10 @@ fn check(backend: &str) {
         shared("examples/aleppo.txt"),
         shared("examples/aleppo.gold.json"),
     );
-    let out = stance()
-        .args(["classify", "--backend", backend, "--format", "json"])
-        .arg(&article)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        stance()
+            .args(["classify", "--backend", backend, "--format", "json"])
+            .arg(&article),
     );
     let doc = json_of(&out.stdout);
     let gold: Value = serde_json::from_str(&std::fs::read_to_string(gold).unwrap()).unwrap();

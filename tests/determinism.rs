@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{repo, stance};
+use common::{repo, stance, succeed};
 
 /// The team's sample articles, in path order.
 fn samples() -> Vec<String> {
@@ -20,16 +20,11 @@ fn samples() -> Vec<String> {
 }
 
 fn classify(backend: &str, extra: &[&str]) -> Vec<u8> {
-    let out = stance()
-        .args(["classify", "--format", "jsonl", "--backend", backend])
-        .args(extra)
-        .args(samples())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        stance()
+            .args(["classify", "--format", "jsonl", "--backend", backend])
+            .args(extra)
+            .args(samples()),
     );
     out.stdout
 }

@@ -14,15 +14,10 @@ const HOSTILE: &str = "Paris accused Rome of fraud <script>document.title='pwned
 <img src=x onerror=\"document.body.dataset.pwned=1\"> & more \u{1b}[31m.\n\nBerlin proposed talks.";
 
 fn classify(format: &str, input: &str) -> std::process::Output {
-    let out = stance()
-        .args(["classify", "--backend", "rules", "--format", format])
-        .write_stdin(input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        stance()
+            .args(["classify", "--backend", "rules", "--format", format])
+            .write_stdin(input),
     );
     out
 }
@@ -166,15 +161,10 @@ fn a_directory_gives_its_txt_and_jsonl_files_in_path_order() {
     )
     .unwrap();
     std::fs::write(d.join("notes.md"), "not an article").unwrap();
-    let out = stance()
-        .args(["classify", "--backend", "rules", "--format", "json"])
-        .arg(d)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        stance()
+            .args(["classify", "--backend", "rules", "--format", "json"])
+            .arg(d),
     );
     let docs = json_of(&out.stdout);
     let ids: Vec<String> = docs
@@ -268,24 +258,19 @@ fn bench_runs_on_the_shipped_sample_and_says_when_it_holds_fewer_sentences() {
 fn bench_times_the_whole_classify_path_per_stage() {
     let corpus = repo("data/heldout/gold.jsonl");
     let documents = std::fs::read_to_string(&corpus).unwrap().lines().count() as u64;
-    let out = stance()
-        .args([
-            "bench",
-            "--threads",
-            "1",
-            "--batch-sizes",
-            "8",
-            "--format",
-            "json",
-        ])
-        .arg("--pipeline")
-        .arg(&corpus)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        stance()
+            .args([
+                "bench",
+                "--threads",
+                "1",
+                "--batch-sizes",
+                "8",
+                "--format",
+                "json",
+            ])
+            .arg("--pipeline")
+            .arg(&corpus),
     );
     let report = json_of(&out.stdout);
     assert_eq!(report["documents"].as_u64().unwrap(), documents);

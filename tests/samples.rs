@@ -97,23 +97,18 @@ fn every_offset_in_the_output_gives_back_its_text() {
 /// reached when this test was written (see the closing note of issue 2).
 #[test]
 fn rules_backend_scores_on_the_samples() {
-    let out = stance()
-        .args([
-            "eval",
-            "stance",
-            "--backend",
-            "rules",
-            "--format",
-            "json",
-            "--data",
-        ])
-        .arg(repo("data/samples/gold.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        stance()
+            .args([
+                "eval",
+                "stance",
+                "--backend",
+                "rules",
+                "--format",
+                "json",
+                "--data",
+            ])
+            .arg(repo("data/samples/gold.jsonl")),
     );
     let report = json_of(&out.stdout);
     assert_eq!(report["documents"], gold_docs().len());
@@ -144,20 +139,15 @@ const MIN_TARGET_ACCURACY: f64 = 0.80;
 /// Runs `stance eval stance` on the samples with `--gold-out` and `--predictions`
 /// into `dir`; returns the report.
 fn eval_with_outputs(dir: &std::path::Path) -> Value {
-    let out = stance()
-        .args(["eval", "stance", "--backend", "rules", "--format", "json"])
-        .arg("--data")
-        .arg(repo("data/samples/gold.jsonl"))
-        .arg("--gold-out")
-        .arg(dir.join("gold.jsonl"))
-        .arg("--predictions")
-        .arg(dir.join("pred.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        stance()
+            .args(["eval", "stance", "--backend", "rules", "--format", "json"])
+            .arg("--data")
+            .arg(repo("data/samples/gold.jsonl"))
+            .arg("--gold-out")
+            .arg(dir.join("gold.jsonl"))
+            .arg("--predictions")
+            .arg(dir.join("pred.jsonl")),
     );
     json_of(&out.stdout)
 }

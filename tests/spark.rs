@@ -288,20 +288,54 @@ fn summary(o: &Output) -> Value {
     serde_json::from_str(last).unwrap()
 }
 
+/// What each Spark test starts from: the environment's Python, the lock that keeps Spark
+/// runs apart, a temporary directory and the team's corpus written into it. `None` (with the
+/// reason printed) where PySpark cannot be had.
+struct Case {
+    python: PathBuf,
+    _one: std::sync::MutexGuard<'static, ()>,
+    dir: tempfile::TempDir,
+    corpus: PathBuf,
+    expect: Vec<Expect>,
+}
+
+fn case() -> Option<Case> {
+    let python = match spark_python() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+    };
+    let _one = SPARK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    let expect = write_corpus(&corpus);
+    Some(Case {
+        python,
+        _one,
+        dir,
+        corpus,
+        expect,
+    })
+}
+
 #[test]
 #[cfg_attr(
     no_spark_runtime,
     ignore = "needs python3 and Java (touch build.rs after installing them)"
 )]
 fn spark_local_matches_a_direct_run_record_for_record() {
-    let python = match spark_python() {
-        Ok(p) => p,
-        Err(why) => return eprintln!("SKIPPED: {why}"),
+    let Some(Case {
+        python,
+        _one,
+        dir,
+        corpus,
+        expect,
+    }) = case()
+    else {
+        return;
     };
-    let _one = SPARK.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus.jsonl");
-    let expect = write_corpus(&corpus);
     let direct = direct_run(&corpus);
 
     let out = dir.path().join("out");
@@ -336,14 +370,16 @@ fn spark_local_matches_a_direct_run_record_for_record() {
     ignore = "needs python3 and Java (touch build.rs after installing them)"
 )]
 fn spark_retries_a_crashed_partition_without_duplicates() {
-    let python = match spark_python() {
-        Ok(p) => p,
-        Err(why) => return eprintln!("SKIPPED: {why}"),
+    let Some(Case {
+        python,
+        _one,
+        dir,
+        corpus,
+        expect,
+    }) = case()
+    else {
+        return;
     };
-    let _one = SPARK.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus.jsonl");
-    let expect = write_corpus(&corpus);
     let direct = direct_run(&corpus);
 
     // The first stance process writes five documents, then dies as if killed; later ones are the
@@ -569,15 +605,17 @@ fn a_partition_accounts_for_every_record_or_fails() {
     ignore = "needs python3 and Java (touch build.rs after installing them)"
 )]
 fn spark_dataframe_map_in_pandas_matches_a_direct_run() {
-    let python = match spark_python() {
-        Ok(p) => p,
-        Err(why) => return eprintln!("SKIPPED: {why}"),
+    let Some(Case {
+        python,
+        _one,
+        dir,
+        corpus,
+        expect,
+    }) = case()
+    else {
+        return;
     };
-    let _one = SPARK.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
     // Only records (a DataFrame has no malformed lines); two rows without id or text added below.
-    let corpus = dir.path().join("corpus.jsonl");
-    let expect = write_corpus(&corpus);
     let text = std::fs::read_to_string(&corpus).unwrap();
     let records: Vec<&str> = text
         .lines()

@@ -394,25 +394,20 @@ fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() 
     }
     // The heads run over the entity model they were trained with ...
     let text = "Kerry warned Russia on Monday.";
-    let out = stance()
-        .args([
-            "classify",
-            "--backend",
-            "model",
-            "--format",
-            "json",
-            "--model",
-        ])
-        .arg(&ner)
-        .arg("--stance-model")
-        .arg(&a)
-        .write_stdin(text)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        stance()
+            .args([
+                "classify",
+                "--backend",
+                "model",
+                "--format",
+                "json",
+                "--model",
+            ])
+            .arg(&ner)
+            .arg("--stance-model")
+            .arg(&a)
+            .write_stdin(text),
     );
     assert_eq!(json_of(&out.stdout)["backend"], "model");
     // ... and refuse another one, saying why.

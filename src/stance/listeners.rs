@@ -15,11 +15,16 @@ const LISTENER_MARKERS: &str = include_str!("../../data/lexicon/listener_markers
 /// Capitalised words (titles, a nationality) skipped between the marker and the name.
 const MAX_TITLE_WORDS: usize = 4;
 
-fn markers() -> impl Iterator<Item = &'static str> {
-    LISTENER_MARKERS
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+/// The markers, read from the word list once.
+fn markers() -> &'static [&'static str] {
+    static MARKERS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    MARKERS.get_or_init(|| {
+        LISTENER_MARKERS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
 }
 
 /// Whether entity `m` stands right after a listener marker, titles allowed between.
@@ -36,7 +41,7 @@ pub fn is_listener(doc: &Doc, entities: &[Entity], m: usize) -> bool {
             continue;
         }
         let lower = word.to_lowercase();
-        return markers().any(|m| m == lower);
+        return markers().contains(&lower.as_str());
     }
     false
 }

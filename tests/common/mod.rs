@@ -12,6 +12,17 @@ pub fn stance() -> Command {
     Command::cargo_bin("stance").expect("the stance binary builds")
 }
 
+/// Runs `cmd` and returns its output, failing the test with its stderr unless it succeeded.
+pub fn succeed(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("the stance binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
