@@ -40,7 +40,11 @@ fn bench_model(c: &mut Criterion) {
     let words: usize = docs.iter().map(|(_, t)| t.split_whitespace().count()).sum();
     let bytes: usize = docs.iter().map(|(_, t)| t.len()).sum();
     // candle reads its thread count per matrix product; workers run one thread each.
-    threads::configure(1, Parallelism::Workers);
+    // Set before any thread runs (criterion's own threads start later).
+    std::env::set_var(
+        threads::PRODUCT_THREADS_VAR,
+        threads::product_threads(1, Parallelism::Workers).to_string(),
+    );
     let cores = threads::available();
     for (t, p) in [(1, Parallelism::Workers), (cores, Parallelism::Workers)] {
         let Some(pipe) = pipeline(t, p) else { return };
@@ -51,7 +55,8 @@ fn bench_model(c: &mut Criterion) {
         }
         let secs = start.elapsed().as_secs_f64();
         println!(
-            "model pipeline, {t} thread(s), {p:?}: {:.2} documents/s, {:.0} words/s ({} documents, {words} words)",
+            "model pipeline, {t} thread(s), {}: {:.2} documents/s, {:.0} words/s ({} documents, {words} words)",
+            p.as_str(),
             docs.len() as f64 / secs,
             words as f64 / secs,
             docs.len()

@@ -13,6 +13,12 @@ pub enum StanceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: is a directory, expected a text or JSON Lines file")]
     IsDirectory { path: PathBuf },
     #[error("{path}: no .txt or .jsonl files below this directory")]

@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::error::{Result, StanceError};
 
 /// How to read an input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum InputFormat {
     /// JSON Lines for `.jsonl` files, plain text otherwise.
     #[default]
@@ -21,6 +22,17 @@ pub enum InputFormat {
     Text,
     /// One JSON object per line: {"id": ..., "text": ...}.
     Jsonl,
+}
+
+impl InputFormat {
+    /// The name users write (`--input auto|text|jsonl`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InputFormat::Auto => "auto",
+            InputFormat::Text => "text",
+            InputFormat::Jsonl => "jsonl",
+        }
+    }
 }
 
 /// Where an input comes from.

@@ -15,6 +15,9 @@
 //! ```
 
 pub mod actors;
+pub mod bench;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod conll;
 pub mod doc;
 pub mod document;

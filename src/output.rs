@@ -16,7 +16,8 @@ use crate::pipeline::PipelineInfo;
 
 pub use table::TableStyle;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum OutputFormat {
     /// Statements, actors and entities laid out for reading in a terminal.
     #[default]
@@ -31,6 +32,20 @@ pub enum OutputFormat {
     Conll,
     /// Tab-separated values, one statement a row, with a header row.
     Tsv,
+}
+
+impl OutputFormat {
+    /// The name users write (`--format table|json|jsonl|html|conll|tsv`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Json => "json",
+            OutputFormat::Jsonl => "jsonl",
+            OutputFormat::Html => "html",
+            OutputFormat::Conll => "conll",
+            OutputFormat::Tsv => "tsv",
+        }
+    }
 }
 
 /// How a [`DocWriter`] writes, beyond its format.

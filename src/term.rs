@@ -56,11 +56,33 @@ pub fn warn(message: impl std::fmt::Display) {
     suspend(|| eprintln!("warning: {message}"));
 }
 
+/// When to colour output (`--color auto|always|never`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` (or `CLICOLOR=0`, or `TERM=dumb`) says otherwise.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// The name users write.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ColorWhen::Auto => "auto",
+            ColorWhen::Always => "always",
+            ColorWhen::Never => "never",
+        }
+    }
+}
+
 /// The table's layout for output to standard output (`to_stdout`) or a file:
 /// the terminal's width when stdout is one (else `$COLUMNS`, else 100), and
 /// colour per `choice`, where `auto` colours a terminal unless `NO_COLOR` is set
 /// (or `CLICOLOR=0`, or `TERM=dumb`); a file is never coloured unless `always`.
-pub fn table_style(to_stdout: bool, choice: clap::ColorChoice) -> TableStyle {
+pub fn table_style(to_stdout: bool, choice: ColorWhen) -> TableStyle {
     let terminal = to_stdout && io::stdout().is_terminal();
     let width = terminal
         .then(|| terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| w.0 as usize))
@@ -69,9 +91,9 @@ pub fn table_style(to_stdout: bool, choice: clap::ColorChoice) -> TableStyle {
         .filter(|&w| w > 0)
         .unwrap_or(100);
     let color = match choice {
-        clap::ColorChoice::Always => true,
-        clap::ColorChoice::Never => false,
-        clap::ColorChoice::Auto => {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
             to_stdout && anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
         }
     };

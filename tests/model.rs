@@ -503,12 +503,25 @@ fn models_lists_stance_heads_and_marks_the_default() {
     for name in ["stance", "stance-experiment"] {
         let d = root.path().join(name);
         std::fs::create_dir_all(&d).unwrap();
+        let config = stance::stance::model::StanceConfig {
+            state_dim: 384,
+            hidden: 128,
+            encoder_sha256: "0".repeat(64),
+            heldout_f1: 0.5,
+            hybrid_thresholds: [0.5; 3],
+            rules_floor: [0.0; 3],
+            heldout_f1_hybrid: 0.5,
+            trained_on: vec![format!("data/{name}.jsonl")],
+        };
         std::fs::write(
             d.join("stance.json"),
-            format!(r#"{{"trained_on": ["data/{name}.jsonl"]}}"#),
+            serde_json::to_string(&config).unwrap(),
         )
         .unwrap();
     }
+    let broken = root.path().join("stance-broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("stance.json"), r#"{"trained_on": []}"#).unwrap();
     let out = stance()
         .env("STANCE_MODELS", root.path())
         .args(["models"])
@@ -526,6 +539,14 @@ fn models_lists_stance_heads_and_marks_the_default() {
     assert!(!line_of("stance-experiment").starts_with('*'), "{text}");
     assert!(
         text.contains("trained on: data/stance-experiment.jsonl"),
+        "{text}"
+    );
+    let broken = text
+        .rsplit_once("/stance-broken")
+        .unwrap_or_else(|| panic!("stance-broken not listed:\n{text}"))
+        .1;
+    assert!(
+        broken.contains("unusable: stance.json does not parse"),
         "{text}"
     );
 }

@@ -17,7 +17,9 @@ use super::{round4, Scores};
 use crate::document::Document;
 use crate::error::{Result, StanceError};
 use crate::output::char_slice;
+use crate::pipeline::{BackendChoice, ModelChoice, Pipeline};
 use crate::stance::StanceLabel;
+use crate::Backend;
 
 /// A character span in gold or predicted data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -356,9 +358,114 @@ pub fn format_table(report: &StanceReport, backend: &str, with_errors: bool) -> 
     s
 }
 
+/// Runs `pipeline` over the gold documents; each predicted document goes to
+/// `on_document` (to be written, or counted for a progress bar) once scored.
+pub fn predict(
+    pipeline: &Pipeline,
+    gold: &[GoldDoc],
+    mut on_document: impl FnMut(Document, &GoldDoc) -> Result<()>,
+) -> Result<Vec<Vec<Predicted>>> {
+    let mut preds = Vec::with_capacity(gold.len());
+    for g in gold {
+        let doc = pipeline.analyze(&g.id, &g.text)?;
+        preds.push(Predicted::from_document(&doc));
+        on_document(doc, g)?;
+    }
+    Ok(preds)
+}
+
+/// Writes gold documents as JSON Lines (the guidelines' format), so that
+/// `score_stance.py` can cross-check the scores on the same text.
+pub fn write_gold(path: &Path, gold: &[GoldDoc]) -> Result<()> {
+    use std::io::Write;
+    let io_err = |source| StanceError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = std::io::BufWriter::new(File::create(path).map_err(io_err)?);
+    for g in gold {
+        serde_json::to_writer(&mut w, g).map_err(|e| StanceError::Data(e.to_string()))?;
+        writeln!(w).map_err(io_err)?;
+    }
+    w.flush().map_err(io_err)
+}
+
+/// One backend's scores in a comparison.
+#[derive(Debug, Clone)]
+pub struct Compared {
+    /// The backend asked for.
+    pub choice: BackendChoice,
+    /// The backend that answered (`auto` answers as model, hybrid or rules).
+    pub backend: Backend,
+    pub report: StanceReport,
+}
+
+/// Scores several backends on the same gold documents. The rules read no model, so
+/// the models `model` names are for the others. `on_note` hears a backend's
+/// fallback note; `on_document` is called after each document of each backend.
+/// Without `keep_errors` the reports' error lists are emptied.
+pub fn compare(
+    gold: &[GoldDoc],
+    choices: &[BackendChoice],
+    model: &ModelChoice,
+    keep_errors: bool,
+    mut on_note: impl FnMut(String),
+    mut on_document: impl FnMut(),
+) -> Result<Vec<Compared>> {
+    let mut out = Vec::with_capacity(choices.len());
+    for &choice in choices {
+        let rules = choice == BackendChoice::Rules;
+        let model = ModelChoice {
+            spec: model.spec.clone().filter(|_| !rules),
+            stance: model.stance.clone().filter(|_| !rules),
+            options: model.options,
+        };
+        let (pipeline, note) = Pipeline::for_backend(choice, &model)?;
+        if let Some(note) = note {
+            on_note(note);
+        }
+        let preds = predict(&pipeline, gold, |_, _| {
+            on_document();
+            Ok(())
+        })?;
+        let mut report = score(gold, &preds);
+        if !keep_errors {
+            report.errors.clear();
+        }
+        out.push(Compared {
+            choice,
+            backend: pipeline.backend(),
+            report,
+        });
+    }
+    Ok(out)
+}
+
+/// A comparison as one JSON object: each backend asked for, by name, to its report.
+pub fn comparison_json(compared: &[Compared]) -> Result<serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    for c in compared {
+        let value =
+            serde_json::to_value(&c.report).map_err(|e| StanceError::Data(e.to_string()))?;
+        map.insert(c.choice.as_str().to_string(), value);
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
 /// Several backends' reports side by side: F1 per label, micro P/R/F1, macro F1, target
 /// accuracy; in all, then per source when there are several.
-pub fn format_comparison(reports: &[(String, &str, StanceReport)], documents: usize) -> String {
+pub fn format_comparison(compared: &[Compared], documents: usize) -> String {
+    let reports: Vec<(String, &str, StanceReport)> = compared
+        .iter()
+        .map(|c| {
+            (
+                c.choice.as_str().to_string(),
+                c.backend.as_str(),
+                c.report.clone(),
+            )
+        })
+        .collect();
+    let reports = reports.as_slice();
     let mut out = comparison_block(
         reports,
         &format!("stance evaluation, {documents} documents"),

@@ -12,7 +12,8 @@
 
 use crate::span::Span;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Aggregation {
     /// Group tokens by their own best label.
     Simple,
@@ -23,6 +24,18 @@ pub enum Aggregation {
     Average,
     /// A word takes the label of its most confident sub-token.
     Max,
+}
+
+impl Aggregation {
+    /// The name users write (`--aggregation simple|first|average|max`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Aggregation::Simple => "simple",
+            Aggregation::First => "first",
+            Aggregation::Average => "average",
+            Aggregation::Max => "max",
+        }
+    }
 }
 
 /// One model token: where it is and its label probabilities.

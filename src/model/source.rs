@@ -153,8 +153,9 @@ fn resolve_hub(repo: &str, revision: &str) -> Result<PathBuf, ModelError> {
 pub const DEFAULT_NER: &str = "ner";
 
 /// Directories searched for `models/`: `$STANCE_MODELS` alone when it is set;
-/// otherwise `models/` beside the executable (and above it, for
-/// `target/release/stance` in a clone) and in the source tree.
+/// otherwise `models/` beside the executable and above it (a clone's
+/// `target/release/stance` finds the clone's `models/`), then in the current
+/// directory. Nothing of the build machine is baked in.
 pub fn models_dirs() -> Vec<PathBuf> {
     if let Some(d) = std::env::var_os("STANCE_MODELS").filter(|v| !v.is_empty()) {
         return vec![PathBuf::from(d)];
@@ -165,7 +166,7 @@ pub fn models_dirs() -> Vec<PathBuf> {
             dirs.push(anc.join("models"));
         }
     }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    dirs.push(PathBuf::from("models"));
     dirs.dedup();
     dirs
 }
@@ -200,6 +201,55 @@ pub struct LocalModel {
     pub name: String,
     pub path: PathBuf,
     pub default: bool,
+}
+
+/// A stance model found on this machine, for `stance models`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalStanceModel {
+    pub name: String,
+    pub path: PathBuf,
+    /// The one loaded when no `--stance-model` is given.
+    pub default: bool,
+    /// What its `stance.json` says it was trained on, or why it cannot be read.
+    pub trained_on: Result<Vec<String>, String>,
+}
+
+/// Stance models (directories with a `stance.json`) under the `models/` directories,
+/// each once, in search order and then by name.
+pub fn list_stance_models() -> Vec<LocalStanceModel> {
+    let default = default_stance().and_then(|d| d.canonicalize().ok());
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for dir in models_dirs() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("stance.json").is_file())
+            .filter(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())))
+            .collect();
+        found.sort();
+        for path in found {
+            let trained_on = std::fs::read_to_string(path.join("stance.json"))
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_json::from_str::<crate::stance::model::StanceConfig>(&t)
+                        .map_err(|e| format!("stance.json does not parse: {e}"))
+                })
+                .map(|c| c.trained_on);
+            out.push(LocalStanceModel {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                default: default.is_some() && path.canonicalize().ok() == default,
+                path,
+                trained_on,
+            });
+        }
+    }
+    out
 }
 
 /// Models under the `models/` directories and in the Hub cache.

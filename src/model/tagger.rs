@@ -18,26 +18,47 @@ use crate::ner::{Entity, EntityLabel, EntityTagger};
 use crate::span::Span;
 use crate::Backend;
 
+/// Windows per batch unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+/// Word pieces shared by consecutive windows of a long text unless told otherwise.
+pub const DEFAULT_STRIDE: usize = 64;
+
+/// How the transformer runs (the `classify`, `eval` and `bench` flags of the same names).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct InferenceOptions {
+    /// Windows per batch (length-sorted).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_parser = crate::cli::at_least(1)))]
     pub batch_size: usize,
-    /// Longest window in tokens (without `[CLS]`/`[SEP]`); `None` takes the
-    /// model's own: the context it was trained with, else its maximum positions.
+    /// Longest window in word pieces, at least 16 and at most the model's limit
+    /// (default: the context the model was trained with).
+    // Without [CLS]/[SEP]; `None` takes the model's own: the context it was trained
+    // with, else its maximum positions.
+    #[cfg_attr(feature = "cli", arg(long, value_parser = crate::cli::at_least(16)))]
     pub context: Option<usize>,
-    /// Tokens shared by consecutive windows of a long text.
+    /// Word pieces shared by consecutive windows of a long text; each token is read from
+    /// the window where it sits most central.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = DEFAULT_STRIDE))]
     pub stride: usize,
+    /// How word-piece predictions become words, as the Hugging Face pipeline's aggregation_strategy.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Aggregation::default()))]
     pub aggregation: Aggregation,
+    /// CPU threads (default: every core).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = threads::available(), hide_default_value = true, value_parser = crate::cli::at_least(1)))]
     pub threads: usize,
+    /// workers: one single-threaded worker per thread, each on its own batches;
+    /// intra: one batch at a time, each matrix product split over the threads.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Parallelism::default()))]
     pub parallelism: Parallelism,
 }
 
 impl Default for InferenceOptions {
     fn default() -> Self {
         InferenceOptions {
-            batch_size: 32,
+            batch_size: DEFAULT_BATCH_SIZE,
             context: None,
-            stride: 64,
-            aggregation: Aggregation::First,
+            stride: DEFAULT_STRIDE,
+            aggregation: Aggregation::default(),
             threads: threads::available(),
             parallelism: Parallelism::default(),
         }

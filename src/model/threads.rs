@@ -10,7 +10,8 @@ pub fn available() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Parallelism {
     /// One single-threaded worker per thread, each on its own batches.
     #[default]
@@ -29,15 +30,23 @@ impl Parallelism {
     }
 }
 
-/// Sets the thread count candle's matrix products use (it reads
-/// `RAYON_NUM_THREADS` on every product). Call it at start-up, before any
-/// other thread runs: one thread per worker for `Workers`, all for `Intra`.
-pub fn configure(threads: usize, parallelism: Parallelism) {
-    let per_product = match parallelism {
+/// The environment variable candle reads for the threads of each matrix product (on
+/// every product; rayon reads it too).
+pub const PRODUCT_THREADS_VAR: &str = "RAYON_NUM_THREADS";
+
+/// Threads each matrix product should use: one per worker for `Workers` (the
+/// workers are the parallelism), all of them for `Intra`.
+///
+/// The library never sets process environment variables (doing so while other
+/// threads run is unsound); a program sets [`PRODUCT_THREADS_VAR`] to this at
+/// start-up, before any thread exists, as the `stance` binary does. Unset, candle
+/// splits each product over every core, which is right for `Intra` and costs
+/// `Workers` a little scheduling.
+pub fn product_threads(threads: usize, parallelism: Parallelism) -> usize {
+    match parallelism {
         Parallelism::Workers => 1,
         Parallelism::Intra => threads.max(1),
-    };
-    std::env::set_var("RAYON_NUM_THREADS", per_product.to_string());
+    }
 }
 
 /// Applies `f` to every item on `workers` threads (items `w`, `w + workers`, ...

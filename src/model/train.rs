@@ -42,46 +42,80 @@ pub const NER_LABELS: [&str; 9] = [
     "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC",
 ];
 
+/// Where `stance train ner` writes unless told: beside, never over, the shipped model.
+pub const DEFAULT_NER_OUT: &str = "runs/ner";
+
+/// Options of `stance train ner`; each flag's default is the field's [`Default`].
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct TrainOptions {
+    /// Base encoder directory (config.json, tokenizer.json, model.safetensors).
+    #[cfg_attr(feature = "cli", arg(long, default_value = "models/base"))]
     pub base: PathBuf,
+    /// Training file(s) in CoNLL format; repeat to train on several.
+    #[cfg_attr(feature = "cli", arg(long, required = true))]
     pub train: Vec<PathBuf>,
+    /// Development file, scored after each epoch; the best epoch is kept.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub dev: Option<PathBuf>,
+    /// Output directory for the trained model.
+    #[cfg_attr(feature = "cli", arg(long, default_value = DEFAULT_NER_OUT))]
     pub out: PathBuf,
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 3, value_parser = crate::cli::at_least(1)))]
     pub epochs: usize,
+    /// Peak learning rate (after warm-up; decays linearly to 0).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 5e-5))]
     pub lr: f64,
     /// Windows per step.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 16, value_parser = crate::cli::at_least(1)))]
     pub batch_size: usize,
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 42))]
     pub seed: u64,
-    /// Stop (after saving a resumable checkpoint) once this much time has passed.
+    /// Stop after this many minutes, saving a checkpoint to resume from.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub max_minutes: Option<f64>,
+    /// Continue the run saved in OUT/resume.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub resume: bool,
-    /// Share of all steps spent warming the learning rate up.
+    /// Share of steps for the learning-rate warm-up.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.1))]
     pub warmup: f64,
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.01))]
     pub weight_decay: f64,
+    /// Largest global gradient norm (0: no clipping).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.0))]
     pub clip: f64,
-    /// Window length in tokens (without `[CLS]`/`[SEP]`).
+    /// Window length in wordpieces (without [CLS]/[SEP]): the document context each token sees.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 256))]
     pub context: usize,
-    /// Add the word-shape (casing) embedding to the input.
+    /// Add the word-shape (casing) embedding to the input (`--no-casing` leaves it out).
+    #[cfg_attr(feature = "cli", arg(long = "no-casing", action = clap::ArgAction::SetFalse, help = "Leave out the word-shape (casing) embedding"))]
     pub casing: bool,
+    /// Worker threads (one per core by default).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = threads::available(), hide_default_value = true, value_parser = crate::cli::at_least(1)))]
     pub threads: usize,
-    /// Use only the first N training documents (quick runs, tests).
+    /// Train on the first N documents only (quick trials).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub limit_docs: Option<usize>,
     /// Minutes between resumable checkpoints.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 10.0))]
     pub checkpoint_minutes: f64,
-    /// Save the released weights in half precision.
+    /// Store the released weights in half precision (f16).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub half: bool,
-    /// Show a progress bar.
+    /// Show a progress bar (the command line decides from `--quiet` and the terminal).
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub progress: bool,
 }
 
 impl Default for TrainOptions {
+    /// The command line's defaults: a test parses an empty command line and compares.
     fn default() -> Self {
         TrainOptions {
             base: PathBuf::from("models/base"),
             train: Vec::new(),
             dev: None,
-            out: PathBuf::from("models/ner"),
+            out: PathBuf::from(DEFAULT_NER_OUT),
             epochs: 3,
             lr: 5e-5,
             batch_size: 16,
@@ -97,7 +131,7 @@ impl Default for TrainOptions {
             limit_docs: None,
             checkpoint_minutes: 10.0,
             half: false,
-            progress: true,
+            progress: false,
         }
     }
 }

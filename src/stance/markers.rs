@@ -198,7 +198,8 @@ pub fn max_piece_for(context: usize) -> usize {
 }
 
 /// How the actor classifier reads its candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum MarkerLayout {
     /// One encoder pass per candidate, its mention alone marked.
@@ -207,6 +208,16 @@ pub enum MarkerLayout {
     /// One encoder pass per sentence, every candidate mention marked; each is
     /// classified from its own opening marker.
     Sentence,
+}
+
+impl MarkerLayout {
+    /// The name users write (`--layout candidate|sentence`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MarkerLayout::Candidate => "candidate",
+            MarkerLayout::Sentence => "sentence",
+        }
+    }
 }
 
 /// The encoder plus the actor head.
@@ -928,8 +939,10 @@ pub fn train_markers(
 fn save(trainable: &Trainable, model: &MarkerModel, out: &Path) -> Result<()> {
     trainable.save(out, model.config.max_piece, false)?;
     let text = serde_json::to_string_pretty(&model.config).expect("config serialises");
-    std::fs::write(out.join("stance_markers.json"), text + "\n").map_err(|source| StanceError::Io {
-        path: out.join("stance_markers.json"),
-        source,
+    std::fs::write(out.join("stance_markers.json"), text + "\n").map_err(|source| {
+        StanceError::Write {
+            path: out.join("stance_markers.json"),
+            source,
+        }
     })
 }

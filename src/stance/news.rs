@@ -46,7 +46,8 @@ pub fn is_news_line(line: &str) -> bool {
 }
 
 /// Where the shared data lives: `$STANCE_SHARED/data`, else `../shared/data` beside
-/// the current directory or beside the source tree.
+/// the current directory, else beside a directory above the executable (a clone's
+/// `target/release/stance` finds the `shared/` next to the clone).
 pub fn shared_data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("STANCE_SHARED").filter(|v| !v.is_empty()) {
         return PathBuf::from(d).join("data");
@@ -55,7 +56,16 @@ pub fn shared_data_dir() -> PathBuf {
     if here.is_dir() {
         return here;
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .skip(1)
+                .take(5)
+                .map(|dir| dir.join("../shared/data"))
+                .find(|d| d.is_dir())
+        })
+        .unwrap_or(here)
 }
 
 #[derive(Deserialize)]

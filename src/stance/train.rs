@@ -35,55 +35,96 @@ use crate::model::tagger::ModelTagger;
 use crate::ner::EntityTagger;
 use crate::span::{CharMap, CharSpan};
 
+/// Where `stance train stance` writes unless told: beside, never over, the shipped model.
+pub const DEFAULT_STANCE_OUT: &str = "runs/stance";
+/// Width of the target head's hidden layer.
+pub const TARGET_HIDDEN: usize = 128;
+
+/// Options of `stance train stance` (besides its data); each flag's default is the
+/// field's [`Default`].
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct StanceTrainOptions {
-    /// Directory of the entity model (candidates, states for the target head,
-    /// and the starting point of the actor classifier's encoder).
+    /// The trained entity model: it finds the candidate actors, its encoder
+    /// states feed the target head, and the actor classifier starts from its weights.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "models/ner"))]
     pub ner_model: PathBuf,
+    /// Output directory (actors/, targets.safetensors, stance.json).
+    #[cfg_attr(feature = "cli", arg(long, default_value = DEFAULT_STANCE_OUT))]
     pub out: PathBuf,
     /// Epochs of the actor classifier.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 7, value_parser = crate::cli::at_least(1)))]
     pub epochs: usize,
+    /// Peak learning rate of the actor classifier's encoder.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 5e-5))]
     pub lr: f64,
     /// Epochs of the target head.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 30, value_parser = crate::cli::at_least(1)))]
     pub target_epochs: usize,
+    /// Width of the target head's hidden layer.
+    #[cfg_attr(feature = "cli", arg(skip = TARGET_HIDDEN))]
     pub hidden: usize,
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 42))]
     pub seed: u64,
-    /// Share of training documents held back to choose the thresholds (when no
-    /// tuning documents are given).
+    /// Share of training documents held back to choose thresholds and fit the hybrid
+    /// (only without --tune).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.15))]
     pub holdout: f64,
-    /// Target probability of a label whose gold statement is marked ambiguous.
+    /// Training target of a statement marked ambiguous (its label's probability); the
+    /// annotators could go either way, so neither 0 nor 1 is the truth.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.5))]
     pub ambiguous_target: f32,
-    /// How the actor classifier reads its candidates.
+    /// How the actor classifier reads candidates: one encoder pass per candidate, or one per
+    /// sentence with every candidate marked (several times cheaper).
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = super::markers::MarkerLayout::default()))]
     pub layout: super::markers::MarkerLayout,
-    /// Score targets with a pair head on the actor classifier's states (sentence layout).
+    /// Score targets with a pair head on the actor classifier's states (sentence layout;
+    /// `--no-pair-targets` leaves them to the separate head over the entity model's states).
+    #[cfg_attr(feature = "cli", arg(long = "no-pair-targets", action = clap::ArgAction::SetFalse, help = "With the sentence layout, do not train the actor classifier's own target scorer (targets then come from the separate head over the entity model's states)"))]
     pub pair_targets: bool,
-    /// Weight of the pair head's loss.
+    /// Weight of the target scorer's loss beside the labels' loss.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.0))]
     pub target_weight: f64,
-    /// Sentences of context the actor classifier reads before each sentence.
+    /// Sentences before each candidate's sentence that the actor classifier also reads.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "context-sentences", value_name = "N", default_value_t = 0)
+    )]
     pub context: usize,
+    /// Loss weight of positive examples.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 2.0))]
     pub positive_weight: f64,
-    /// Share of negative candidates the actor classifier sees per epoch.
+    /// Share of negative candidates (mentions that are no actor) seen per epoch.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.4))]
     pub negatives: f64,
-    /// Keep an actor classifier already in `out/actors` (to refit the rest).
+    /// Keep the actor classifier already in OUT/actors; refit thresholds and the target head.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub reuse_actors: bool,
+    /// Candidates per step.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 16, value_parser = crate::cli::at_least(1)))]
     pub batch_size: usize,
+    /// Worker threads (one per core by default).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = crate::model::threads::available(), hide_default_value = true, value_parser = crate::cli::at_least(1)))]
     pub threads: usize,
+    /// Show a progress bar (the command line decides from `--quiet` and the terminal).
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub progress: bool,
 }
 
 impl Default for StanceTrainOptions {
+    /// The command line's defaults: a test parses an empty command line and compares.
     fn default() -> Self {
         StanceTrainOptions {
             ner_model: PathBuf::from("models/ner"),
-            out: PathBuf::from("models/stance"),
+            out: PathBuf::from(DEFAULT_STANCE_OUT),
             epochs: 7,
             lr: 5e-5,
             target_epochs: 30,
-            hidden: 128,
+            hidden: TARGET_HIDDEN,
             seed: 42,
             holdout: 0.15,
             ambiguous_target: 0.5,
-            layout: super::markers::MarkerLayout::Candidate,
+            layout: super::markers::MarkerLayout::default(),
             pair_targets: true,
             target_weight: 1.0,
             context: 0,
@@ -91,7 +132,7 @@ impl Default for StanceTrainOptions {
             negatives: 0.4,
             reuse_actors: false,
             batch_size: 16,
-            threads: 2,
+            threads: crate::model::threads::available(),
             progress: false,
         }
     }
@@ -545,7 +586,7 @@ pub fn train_stance(
     };
     let text = serde_json::to_string_pretty(&config).expect("config serialises");
     std::fs::write(opts.out.join("stance.json"), text + "\n").map_err(|source| {
-        StanceError::Io {
+        StanceError::Write {
             path: opts.out.join("stance.json"),
             source,
         }
