@@ -95,13 +95,20 @@ pub struct BenchRow {
     /// Peak resident memory of the measuring process, where the OS says it (Linux).
     #[serde(default)]
     pub peak_rss_mb: Option<f64>,
+    /// Median time to answer one request of `batch_size` sentences (tokenizing
+    /// included), the workload's sentences taken in file order, one request at a time.
+    #[serde(default)]
+    pub batch_latency_ms_p50: Option<f64>,
+    /// The 95th percentile of the same.
+    #[serde(default)]
+    pub batch_latency_ms_p95: Option<f64>,
 }
 
 impl BenchRow {
     /// One line of the human-readable report.
     pub fn line(&self) -> String {
         format!(
-            "{:<8} threads {}  batch {:>3}: {:>7.0} tokens/s with [CLS]/[SEP] ({:>7.0} forward only)  {:>7.0} words/s  ({:.2} s, tokenizing {:.2} s; load {:.2} s; peak RSS {} MB)",
+            "{:<8} threads {}  batch {:>3}: {:>7.0} tokens/s with [CLS]/[SEP] ({:>7.0} forward only)  {:>7.0} words/s  ({:.2} s, tokenizing {:.2} s; batch latency p50 {} p95 {} ms; load {:.2} s; peak RSS {} MB)",
             self.parallelism,
             self.threads,
             self.batch_size,
@@ -110,10 +117,27 @@ impl BenchRow {
             self.words_per_second,
             self.seconds,
             self.tokenize_seconds,
+            ms(self.batch_latency_ms_p50),
+            ms(self.batch_latency_ms_p95),
             self.load_seconds,
             self.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}"))
         )
     }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("?".into(), |v| format!("{v:.1}"))
+}
+
+/// The `q` quantile (0..=1) of `values` by the nearest rank; `None` when empty.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// Runs `measure` on every configuration in order and hands each row to `on_row`.
@@ -187,6 +211,14 @@ pub fn measure_encoder(
     let started = Instant::now();
     tagger.probabilities(&text, &units)?;
     let seconds = started.elapsed().as_secs_f64();
+    // Latency: requests of `batch_size` sentences in file order, one at a time.
+    let mut latencies = Vec::with_capacity(units.len().div_ceil(config.batch_size.max(1)));
+    for request in units.chunks(config.batch_size.max(1)) {
+        let asked = Instant::now();
+        tagger.probabilities(&text, request)?;
+        latencies.push(asked.elapsed().as_secs_f64() * 1e3);
+    }
+    let rounded = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
     let words = chosen.iter().map(|s| s.words.len()).sum::<usize>();
     let tokens = wordpieces + SPECIAL_TOKENS_PER_SEQUENCE * units.len();
     let per_second = |n: usize, s: f64| (n as f64 / s.max(1e-9)).round();
@@ -206,6 +238,8 @@ pub fn measure_encoder(
         forward_tokens_per_second: per_second(tokens, seconds - tokenize_seconds),
         load_seconds,
         peak_rss_mb: peak_rss_mb(),
+        batch_latency_ms_p50: rounded(quantile(&latencies, 0.50)),
+        batch_latency_ms_p95: rounded(quantile(&latencies, 0.95)),
     })
 }
 
@@ -358,7 +392,19 @@ mod tests {
             forward_tokens_per_second: 15.0,
             load_seconds: 0.2,
             peak_rss_mb: None,
+            batch_latency_ms_p50: None,
+            batch_latency_ms_p95: None,
         }
+    }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=20).rev().map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), Some(10.0));
+        assert_eq!(quantile(&v, 0.95), Some(19.0));
+        assert_eq!(quantile(&v, 1.0), Some(20.0));
+        assert_eq!(quantile(&v, 0.0), Some(1.0));
+        assert_eq!(quantile(&[], 0.5), None);
     }
 
     #[test]

@@ -249,6 +249,11 @@ fn bench_runs_on_the_shipped_sample_and_says_when_it_holds_fewer_sentences() {
             >= row["tokens_per_second"].as_f64().unwrap()
     );
     assert!(row["load_seconds"].as_f64().unwrap() > 0.0);
+    let (p50, p95) = (
+        row["batch_latency_ms_p50"].as_f64().unwrap(),
+        row["batch_latency_ms_p95"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p95 >= p50, "{row}");
     if cfg!(target_os = "linux") {
         assert!(row["peak_rss_mb"].as_f64().unwrap() > 10.0, "{row}");
     }
