@@ -3,6 +3,7 @@
 //! stance model reads them) the encoder's token states that the stages add.
 
 use crate::actors::Actors;
+use crate::model::inputs::Tokens;
 use crate::model::tagger::TokenStates;
 use crate::ner::Entity;
 use crate::segment::segment;
@@ -40,6 +41,9 @@ pub struct Doc {
     /// model then keeps them in `states`, so that one encoder pass serves both stages.
     pub keep_states: bool,
     pub states: Option<TokenStates>,
+    /// The entity model's word pieces of each of [`Doc::prose_runs`], when the
+    /// pipeline's tokenize stage made them; the entity model reads and clears them.
+    pub pieces: Option<Vec<Tokens>>,
 }
 
 impl Doc {

@@ -128,7 +128,7 @@ struct BenchArgs {
     #[arg(long, required_unless_present = "pipeline")]
     data: Option<PathBuf>,
     /// Time the whole `classify` path (default backend) on a JSON Lines corpus instead:
-    /// words/s and seconds per stage (segment, entities, actors, stance, output).
+    /// words/s and seconds per stage (segment, tokenize, entities, actors, stance, output).
     #[arg(long, value_name = "CORPUS.jsonl", conflicts_with = "data")]
     pipeline: Option<PathBuf>,
     /// Number of sentences.

@@ -35,12 +35,14 @@ fn tidy_entities(doc: &Doc, entities: Vec<Entity>) -> Vec<Entity> {
 }
 
 /// Seconds spent in each stage of [`Pipeline::analyze_timed`], summed over documents.
-/// `segment` is sentences and words; word pieces are made inside `entities` (and again
-/// inside `stance` for a stance model that reads sentences itself); `output` is building
+/// `segment` is sentences and words; `tokenize` the entity model's word pieces (a stance
+/// model that reads marked sentences cuts its own inside `stance`); `output` is building
 /// the document object (and, in `stance bench --pipeline`, writing its JSON).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct StageTimes {
     pub segment: f64,
+    /// Word pieces for the entity model (none with the rules).
+    pub tokenize: f64,
     pub entities: f64,
     pub actors: f64,
     pub stance: f64,
@@ -49,9 +51,10 @@ pub struct StageTimes {
 
 impl StageTimes {
     /// (stage, seconds) in pipeline order.
-    pub fn rows(&self) -> [(&'static str, f64); 5] {
+    pub fn rows(&self) -> [(&'static str, f64); 6] {
         [
             ("segment", self.segment),
+            ("tokenize", self.tokenize),
             ("entities", self.entities),
             ("actors", self.actors),
             ("stance", self.stance),
@@ -187,6 +190,8 @@ fn relative(path: &str) -> String {
 
 /// A configured pipeline. Build it once and reuse it for every document.
 pub struct Pipeline {
+    /// The entity model, when there is one, for the tokenize stage's word pieces.
+    word_pieces: Option<Arc<ModelTagger>>,
     tagger: Box<dyn EntityTagger>,
     classifier: Box<dyn StanceClassifier>,
     /// What finds entities and statements, for [`Pipeline::info`]; the stage
@@ -202,6 +207,7 @@ impl Pipeline {
     /// The rule-based pipeline.
     pub fn rules() -> Pipeline {
         Pipeline {
+            word_pieces: None,
             tagger: Box::new(RuleTagger::default()),
             classifier: Box::new(RuleClassifier::default()),
             sources: (RULE_ENTITIES.into(), RULE_STATEMENTS.into()),
@@ -261,8 +267,10 @@ impl Pipeline {
             );
         }
         let entities = tagger.source.clone();
+        let entity_model = Arc::clone(&tagger);
         let named = |p: Pipeline, statements: String| Pipeline {
             sources: (entities.clone(), statements),
+            word_pieces: Some(Arc::clone(&entity_model)),
             ..p
         };
         match stance {
@@ -295,6 +303,7 @@ impl Pipeline {
         let name = |b: Backend| b.as_str().to_string();
         let sources = (name(tagger.backend()), name(classifier.backend()));
         Pipeline {
+            word_pieces: None,
             tagger,
             classifier,
             sources,
@@ -334,6 +343,11 @@ impl Pipeline {
         let clock = Instant::now();
         let mut doc = Doc::new(text);
         times.segment += lap(clock);
+        let clock = Instant::now();
+        if let Some(model) = &self.word_pieces {
+            doc.pieces = Some(model.word_pieces(&doc.text, &doc.prose_runs())?);
+        }
+        times.tokenize += lap(clock);
         let clock = Instant::now();
         doc.keep_states = self.classifier.reads_states();
         self.tagger.tag(&mut doc)?;

@@ -281,9 +281,18 @@ fn bench_times_the_whole_classify_path_per_stage() {
     assert_eq!(report["documents"].as_u64().unwrap(), documents);
     assert!(report["words_per_second"].as_f64().unwrap() > 0.0);
     let seconds = report["seconds"].as_f64().unwrap();
-    let stages: f64 = ["segment", "entities", "actors", "stance", "output"]
-        .iter()
-        .map(|s| report["stages"][s].as_f64().unwrap())
-        .sum();
+    let stages: f64 = [
+        "segment", "tokenize", "entities", "actors", "stance", "output",
+    ]
+    .iter()
+    .map(|s| report["stages"][s].as_f64().unwrap())
+    .sum();
     assert!(stages > 0.0 && stages <= seconds, "{report}");
+    if report["backend"] != "rules" {
+        let tokenize = report["stages"]["tokenize"].as_f64().unwrap();
+        assert!(
+            tokenize > 0.0,
+            "the entity model's word pieces are timed: {report}"
+        );
+    }
 }

@@ -550,3 +550,31 @@ fn models_lists_stance_heads_and_marks_the_default() {
         "{text}"
     );
 }
+
+#[test]
+fn word_pieces_from_the_tokenize_stage_give_the_same_entities() {
+    use stance::doc::Doc;
+    use stance::EntityTagger;
+    let (_tmp, dir) = write(&Tiny::default());
+    let model = tagger(&dir, options(2));
+    let text = SENTENCES.join(" \n\n");
+    let mut alone = Doc::new(text.as_str());
+    model.tag(&mut alone).unwrap();
+    let mut staged = Doc::new(text.as_str());
+    staged.pieces = Some(
+        model
+            .word_pieces(&staged.text, &staged.prose_runs())
+            .unwrap(),
+    );
+    model.tag(&mut staged).unwrap();
+    assert!(
+        staged.pieces.is_none(),
+        "the tagger takes the pieces it reads"
+    );
+    assert_eq!(alone.entities, staged.entities);
+    // Pieces made for other runs are not read.
+    let mut stale = Doc::new(text.as_str());
+    stale.pieces = Some(Vec::new());
+    model.tag(&mut stale).unwrap();
+    assert_eq!(alone.entities, stale.entities);
+}

@@ -183,10 +183,26 @@ impl ModelTagger {
         units: &[Span],
         states: bool,
     ) -> Result<(Vec<Vec<TokenScores>>, Vec<TokenStates>), ModelError> {
-        let encoded: Vec<Tokens> = units
+        let encoded = self.word_pieces(text, units)?;
+        self.run_encoded(text, &encoded, states)
+    }
+
+    /// The word pieces of each unit of `text` (the pipeline's tokenize stage).
+    pub fn word_pieces(&self, text: &str, units: &[Span]) -> Result<Vec<Tokens>, ModelError> {
+        units
             .iter()
             .map(|&u| self.encoder.encode(text, u))
-            .collect::<Result<_, _>>()?;
+            .collect()
+    }
+
+    /// [`ModelTagger::run`] on units already cut into word pieces.
+    pub fn run_encoded(
+        &self,
+        text: &str,
+        encoded: &[Tokens],
+        states: bool,
+    ) -> Result<(Vec<Vec<TokenScores>>, Vec<TokenStates>), ModelError> {
+        let units = encoded;
         let max = self.max_tokens();
         let mut seqs: Vec<Sequence> = Vec::new();
         let mut plans: Vec<Vec<Range<usize>>> = Vec::new();
@@ -208,7 +224,7 @@ impl ModelTagger {
         };
         let lengths: Vec<usize> = seqs.iter().map(|s| s.range.len()).collect();
         let per_seq = threads::map_batches(&lengths, self.options.batch_size, workers, |b| {
-            let out = self.run_batch(b, &seqs, &encoded, states)?;
+            let out = self.run_batch(b, &seqs, encoded, states)?;
             let mut states = out.states.into_iter();
             Ok::<_, ModelError>(
                 out.probs
@@ -382,7 +398,12 @@ impl EntityTagger for ModelTagger {
     /// nothing but false names. States are kept when `doc.keep_states` asks for them.
     fn tag(&self, doc: &mut Doc) -> Result<()> {
         let runs = doc.prose_runs();
-        let (probs, states) = self.run(&doc.text, &runs, doc.keep_states)?;
+        // Word pieces from the pipeline's tokenize stage when it ran for these runs.
+        let encoded = match doc.pieces.take() {
+            Some(pieces) if pieces.len() == runs.len() => pieces,
+            _ => self.word_pieces(&doc.text, &runs)?,
+        };
+        let (probs, states) = self.run_encoded(&doc.text, &encoded, doc.keep_states)?;
         doc.entities = self.entities_of(&doc.text, probs);
         doc.states = doc.keep_states.then(|| {
             let mut all = TokenStates::default();
