@@ -535,6 +535,10 @@ def cmd_sample_more(a):
     print(f"{path}: {len(pick)} articles")
 
 
+# Most words of a PolNeAR file name's headline part that a drawn article may have.
+MAX_SLUG_WORDS = 8
+
+
 def cmd_polnear_more(a):
     """More PolNeAR train-split articles for our train split, none already assigned."""
     rng = random.Random(SEED + a.round)
@@ -543,7 +547,10 @@ def cmd_polnear_more(a):
         taken.update(read_assignment(path))
     stems = sorted(os.path.splitext(os.path.basename(p))[0]
                    for p in glob.glob(os.path.join(DATA, "news", "polnear", "data", "train", "text", "*.txt")))
+    # A file name carries the start of its headline: names with many words would put a run
+    # of the source's text into the stand-off files, so they are not drawn.
     pool = [s for s in stems if ("polnear", f"train/{s}") not in taken
+            and len(s.split("_")[-1].split("-")) <= MAX_SLUG_WORDS
             and MIN_WORDS <= words(text_of("polnear", f"train/{s}")) <= MAX_WORDS]
     pick = rng.sample(pool, min(a.n, len(pool)))
     path = os.path.join(NEWS, "assignments", f"train-polnear-r{a.round}.txt")
