@@ -578,3 +578,29 @@ fn word_pieces_from_the_tokenize_stage_give_the_same_entities() {
     model.tag(&mut stale).unwrap();
     assert_eq!(alone.entities, stale.entities);
 }
+
+#[test]
+fn models_lists_each_installed_model_once_from_the_clone() {
+    // From the repository root `./models` and the one above `target/release/stance` are the
+    // same directory: it is searched, and each model listed, once.
+    let out = succeed(
+        stance()
+            .env_remove("STANCE_MODELS")
+            .current_dir(repo(""))
+            .arg("models"),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // A model's line is "* NAME PATH" or "  NAME PATH"; its details are indented by four.
+    let listed = |name: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with("    "))
+            .filter(|l| l.trim_start_matches('*').split_whitespace().next() == Some(name))
+            .count()
+    };
+    assert_eq!(listed("ner"), 1, "{text}");
+    assert_eq!(listed("stance"), 1, "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("* ner")),
+        "the default entity model is marked: {text}"
+    );
+}

@@ -167,7 +167,9 @@ pub fn models_dirs() -> Vec<PathBuf> {
         }
     }
     dirs.push(PathBuf::from("models"));
-    dirs.dedup();
+    // The same directory reached two ways (`./models` is often the clone's) is searched once.
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| seen.insert(d.canonicalize().unwrap_or_else(|_| d.clone())));
     dirs
 }
 
