@@ -33,7 +33,7 @@ fn classify(backend: &str, extra: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// Output per mode of summation: the largest score difference, and whether
+/// Compares two JSON Lines outputs: the largest score difference, and whether
 /// everything but the scores is equal.
 fn compare_documents(a: &[u8], b: &[u8]) -> (f64, bool) {
     fn walk(a: &serde_json::Value, b: &serde_json::Value, worst: &mut f64) -> bool {
@@ -74,82 +74,40 @@ fn compare_documents(a: &[u8], b: &[u8]) -> (f64, bool) {
 /// decimal representation.
 const SCORE_TOLERANCE: f64 = 1.5e-4;
 
-#[test]
-fn the_default_backend_gives_the_same_documents_whatever_the_threads_and_batches() {
-    let base = classify(
+/// The default backend with `threads` threads, batches of `batch` and `parallelism`.
+fn classify_with(threads: u32, batch: u32, parallelism: &str) -> Vec<u8> {
+    let (threads, batch) = (threads.to_string(), batch.to_string());
+    classify(
         "auto",
         &[
             "--threads",
-            "1",
+            &threads,
             "--batch-size",
-            "1",
+            &batch,
             "--parallelism",
-            "intra",
+            parallelism,
         ],
-    );
+    )
+}
+
+#[test]
+fn the_default_backend_gives_the_same_documents_whatever_the_threads_and_batches() {
+    let base = classify_with(1, 1, "intra");
     assert!(!base.is_empty());
-    assert_eq!(
-        base,
-        classify(
-            "auto",
-            &[
-                "--threads",
-                "1",
-                "--batch-size",
-                "1",
-                "--parallelism",
-                "intra"
-            ]
-        ),
-        "a second run differs"
-    );
-    for extra in [
-        [
-            "--threads",
-            "2",
-            "--batch-size",
-            "1",
-            "--parallelism",
-            "intra",
-        ],
-        [
-            "--threads",
-            "1",
-            "--batch-size",
-            "8",
-            "--parallelism",
-            "intra",
-        ],
-        [
-            "--threads",
-            "2",
-            "--batch-size",
-            "32",
-            "--parallelism",
-            "intra",
-        ],
-        [
-            "--threads",
-            "2",
-            "--batch-size",
-            "8",
-            "--parallelism",
-            "workers",
-        ],
-        [
-            "--threads",
-            "2",
-            "--batch-size",
-            "32",
-            "--parallelism",
-            "workers",
-        ],
+    assert_eq!(base, classify_with(1, 1, "intra"), "a second run differs");
+    for config in [
+        (2, 1, "intra"),
+        (1, 8, "intra"),
+        (2, 32, "intra"),
+        (2, 8, "workers"),
+        (2, 32, "workers"),
     ] {
-        let (worst, same) = compare_documents(&base, &classify("auto", &extra));
-        assert!(same, "documents differ beyond their scores with {extra:?}");
+        let (threads, batch, parallelism) = config;
+        let (worst, same) = compare_documents(&base, &classify_with(threads, batch, parallelism));
+        assert!(same, "documents differ beyond their scores with {config:?}");
         assert!(
             worst <= SCORE_TOLERANCE,
-            "a score moves by {worst} with {extra:?}"
+            "a score moves by {worst} with {config:?}"
         );
     }
 }
