@@ -186,9 +186,10 @@ The best epoch on --dev is kept in --out. A resumable checkpoint is written to O
     Ner(TrainOptions),
     /// Train the learned stance model (actor classifier, target head, thresholds of the hybrid with the rules).
     #[command(
-        after_help = "Example (the shipped model's recipe, into runs/ so that the shipped one is kept):\n  \
+        after_help = "Example (the shipped model's recipe, into runs/ so that the shipped one is kept;\n\
+models/MODEL_CARD.md says where its run was stopped):\n  \
 stance train stance --ner-model models/ner --out runs/stance --layout sentence \\\n    \
---train data/stance/news/train-rounds1-3.jsonl --train data/stance/conll.jsonl:train \\\n    \
+--train data/stance/news/train-rounds1-4.jsonl --train data/stance/conll.jsonl:train \\\n    \
 --tune data/stance/news/tune.jsonl --tune data/stance/conll.jsonl:dev --epochs 5\n\n\
 Training files are gold JSON Lines (guidelines' format) or stand-off labels on CoNLL-2003 given as\n\
 FILE:SPLIT. The --tune documents (without them, a share of the training ones: --holdout) pick the epoch and thresholds;\n\
