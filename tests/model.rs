@@ -604,3 +604,54 @@ fn models_lists_each_installed_model_once_from_the_clone() {
         "the default entity model is marked: {text}"
     );
 }
+
+/// The fused inference path (one query-key-value product; bias, GELU, residual and
+/// masked softmax in place, polynomial erf and exp) against the plain one, on the
+/// shipped entity model and a batch padded to its longest sentence.
+#[test]
+fn fused_inference_gives_the_plain_paths_logits() {
+    use stance::model::checkpoint::{load_tokenizer, TokenClassifier};
+    use stance::model::encoder::Mode;
+    use stance::model::inputs::TextEncoder;
+
+    let ck = Checkpoint::open(&repo("models/ner")).unwrap();
+    let device = candle_core::Device::Cpu;
+    let mut model = TokenClassifier::load(&ck, &device).unwrap();
+    let text_encoder = TextEncoder::new(
+        load_tokenizer(&ck.tokenizer, ck.config.vocab_size).unwrap(),
+        ck.config.pad_token_id as u32,
+    )
+    .unwrap();
+    let (text, units) = text_and_units();
+    let tokens: Vec<_> = units
+        .iter()
+        .map(|&u| text_encoder.encode(&text, u).unwrap())
+        .collect();
+    let rows: Vec<_> = tokens.iter().map(|t| (t, 0..t.ids.len())).collect();
+    let (ids, mask, shapes) = text_encoder.batch(&rows, &device).unwrap();
+    let shapes = model.casing.then_some(&shapes);
+
+    let fused = model
+        .forward(&ids, &mask, shapes, &mut Mode::Infer)
+        .unwrap();
+    model.encoder.unfuse();
+    let plain = model
+        .forward(&ids, &mask, shapes, &mut Mode::Infer)
+        .unwrap();
+    let (fused, plain) = (
+        fused.to_vec3::<f32>().unwrap(),
+        plain.to_vec3::<f32>().unwrap(),
+    );
+    let mut worst = 0f32;
+    for (i, (f_row, p_row)) in fused.iter().zip(&plain).enumerate() {
+        // Only real tokens: padding rows are never read.
+        for (f, p) in f_row.iter().zip(p_row).take(tokens[i].ids.len() + 2) {
+            for (a, b) in f.iter().zip(p) {
+                worst = worst.max((a - b).abs());
+            }
+            let best = |v: &[f32]| (0..v.len()).max_by(|&x, &y| v[x].total_cmp(&v[y])).unwrap();
+            assert_eq!(best(f), best(p), "the same label wins");
+        }
+    }
+    assert!(worst < 1e-4, "fused and plain logits differ by {worst}");
+}

@@ -184,12 +184,19 @@ impl TokenClassifier {
                 message: "no token-classification head (classifier.weight): this is a bare encoder, not an NER model".into(),
             });
         }
-        TokenClassifier::build(&ck.config, ck.arch, ck.labels.clone(), prefix, vb).map_err(|e| {
-            ModelError::Weights {
+        let mut model = TokenClassifier::build(&ck.config, ck.arch, ck.labels.clone(), prefix, vb)
+            .map_err(|e| ModelError::Weights {
                 path: ck.weights.clone(),
                 message: format!("weights do not match config.json: {e}"),
-            }
-        })
+            })?;
+        model
+            .encoder
+            .prepare_inference()
+            .map_err(|e| ModelError::Weights {
+                path: ck.weights.clone(),
+                message: format!("cannot fuse the weights for inference: {e}"),
+            })?;
+        Ok(model)
     }
 
     /// Label logits `[batch, seq, labels]`.

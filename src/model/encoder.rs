@@ -10,7 +10,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
 use super::config::{Architecture, ModelConfig};
-use super::ops;
+use super::{fused, ops};
 
 /// Number of word shapes of the casing feature: lower, Capitalised, ALL CAPS, other.
 pub const SHAPES: usize = 4;
@@ -145,6 +145,25 @@ impl Layer {
     }
 }
 
+/// A layer's query, key and value projections as one matrix `[3 hidden, hidden]`, so
+/// inference runs one matrix product where the checkpoint has three.
+#[derive(Debug, Clone)]
+struct FusedLayer {
+    qkv: Dense,
+}
+
+impl FusedLayer {
+    fn new(layer: &Layer) -> Result<Self> {
+        let (q, k, v) = (&layer.query, &layer.key, &layer.value);
+        Ok(FusedLayer {
+            qkv: Dense {
+                weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
+                bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
+            },
+        })
+    }
+}
+
 /// The encoder: embeddings plus transformer layers.
 #[derive(Debug, Clone)]
 pub struct Encoder {
@@ -162,6 +181,8 @@ pub struct Encoder {
     pad_token_id: usize,
     pub hidden_size: usize,
     pub max_positions: usize,
+    /// Set by [`Encoder::prepare_inference`]: the fused path's weights.
+    fused: Option<Vec<FusedLayer>>,
 }
 
 impl Encoder {
@@ -216,7 +237,77 @@ impl Encoder {
             pad_token_id: cfg.pad_token_id,
             hidden_size: h,
             max_positions: cfg.max_position_embeddings,
+            fused: None,
         })
+    }
+
+    /// Switches inference to the fused path (`fused`): one product for the query,
+    /// key and value projections, and bias, GELU, residual and masked softmax done in
+    /// place. Call it once the weights are final: the fused weights are copies, so a
+    /// model still training keeps the plain path.
+    pub fn prepare_inference(&mut self) -> Result<()> {
+        self.fused = Some(
+            self.layers
+                .iter()
+                .map(FusedLayer::new)
+                .collect::<Result<_>>()?,
+        );
+        Ok(())
+    }
+
+    /// Back to the plain path (tests and benches compare the two).
+    pub fn unfuse(&mut self) {
+        self.fused = None;
+    }
+
+    /// One layer on the fused path: `x` is `[batch, seq, hidden]`, `mask` the additive
+    /// attention mask `[batch, seq]`.
+    fn fused_layer(
+        &self,
+        layer: &Layer,
+        f: &FusedLayer,
+        x: &Tensor,
+        mask: &Tensor,
+        act_gelu: bool,
+    ) -> Result<Tensor> {
+        let (batch, seq, h) = x.dims3()?;
+        let head_dim = h / self.heads;
+        let rows = x.reshape((batch * seq, h))?;
+        let qkv = rows.matmul(&f.qkv.weight.t()?)?;
+        fused::bias_add_(&qkv, &f.qkv.bias)?;
+        // [batch, seq, 3, heads, head_dim] -> [3, batch, heads, seq, head_dim]: one copy.
+        let qkv = qkv
+            .reshape((batch, seq, 3, self.heads, head_dim))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let scores = q.matmul(&k.t()?)?;
+        fused::masked_softmax_(&scores, mask, 1.0 / (head_dim as f32).sqrt())?;
+        let ctx = scores
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((batch * seq, h))?;
+        let attn = ctx.matmul(&layer.out.weight.t()?)?;
+        fused::bias_residual_(&attn, &layer.out.bias, &rows)?;
+        let x = layer.attn_norm.forward(&attn, &mut Mode::Infer)?;
+        let ff = x.matmul(&layer.ff_in.weight.t()?)?;
+        if act_gelu {
+            fused::bias_gelu_(&ff, &layer.ff_in.bias)?;
+        } else {
+            fused::bias_add_(&ff, &layer.ff_in.bias)?;
+        }
+        let ff = if act_gelu {
+            ff
+        } else {
+            self.activation(&ff, &Mode::Infer)?
+        };
+        let out = ff.matmul(&layer.ff_out.weight.t()?)?;
+        fused::bias_residual_(&out, &layer.ff_out.bias, &x)?;
+        layer
+            .out_norm
+            .forward(&out, &mut Mode::Infer)?
+            .reshape((batch, seq, h))
     }
 
     pub fn arch(&self) -> Architecture {
@@ -298,6 +389,17 @@ impl Encoder {
         let bias = ((mask.to_dtype(dtype)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, seq))?;
         let head_dim = self.hidden_size / self.heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
+        if let Some(fused_layers) = self.fused.as_ref().filter(|_| !mode.is_train()) {
+            if fused::applies_to(&x) {
+                let mask = bias.reshape((batch, seq))?;
+                let act_gelu = self.act == "gelu";
+                for (layer, f) in self.layers.iter().zip(fused_layers) {
+                    x = self.fused_layer(layer, f, &x, &mask, act_gelu)?;
+                    outputs.push(x.clone());
+                }
+                return Ok(outputs);
+            }
+        }
         for layer in &self.layers {
             let split = |t: Tensor| -> Result<Tensor> {
                 t.reshape((batch, seq, self.heads, head_dim))?

@@ -3,6 +3,7 @@
 //! - [`source`]: where a model comes from (a directory, the Hub cache, the shipped default)
 //! - [`checkpoint`]: reading and validating `config.json`, `tokenizer.json` and the weights
 //! - [`encoder`]: the BERT-family encoder (inference and training)
+//! - [`fused`]: its element-wise steps fused and done in place at inference
 //! - [`window`], [`aggregate`]: long texts and sub-word tokens to entity spans
 //! - [`tagger`]: the [`crate::EntityTagger`] that puts them together
 
@@ -10,6 +11,7 @@ pub mod aggregate;
 pub mod checkpoint;
 pub mod config;
 pub mod encoder;
+pub mod fused;
 pub mod inputs;
 pub mod ops;
 pub mod optim;

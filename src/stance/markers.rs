@@ -266,7 +266,7 @@ impl MarkerModel {
             serde_json::from_str(&text).map_err(|e| bad("stance_markers.json", e.to_string()))?;
         let (_, vb) =
             crate::model::checkpoint::open_weights(&ck.weights, DType::F32, &Device::Cpu)?;
-        let model = TokenClassifier::build(
+        let mut model = TokenClassifier::build(
             &ck.config,
             ck.arch,
             ck.labels.clone(),
@@ -274,6 +274,10 @@ impl MarkerModel {
             vb.clone(),
         )
         .map_err(|e| bad("model.safetensors", e.to_string()))?;
+        model
+            .encoder
+            .prepare_inference()
+            .map_err(|e| bad("model.safetensors", e.to_string()))?;
         let head = dense(2 * ck.config.hidden_size, 3, vb.pp(HEAD))
             .map_err(|e| bad("model.safetensors", format!("{HEAD}: {e}")))?;
         let pair = if config.pair_targets {
