@@ -10,7 +10,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
 use super::config::{Architecture, ModelConfig};
-use super::{fused, ops};
+use super::{fused, kernels, ops};
 
 /// Number of word shapes of the casing feature: lower, Capitalised, ALL CAPS, other.
 pub const SHAPES: usize = 4;
@@ -273,37 +273,24 @@ impl Encoder {
         let (batch, seq, h) = x.dims3()?;
         let head_dim = h / self.heads;
         let rows = x.reshape((batch * seq, h))?;
-        let qkv = rows.matmul(&f.qkv.weight.t()?)?;
-        fused::bias_add_(&qkv, &f.qkv.bias)?;
-        // [batch, seq, 3, heads, head_dim] -> [3, batch, heads, seq, head_dim]: one copy.
-        let qkv = qkv
-            .reshape((batch, seq, 3, self.heads, head_dim))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let scores = q.matmul(&k.t()?)?;
-        fused::masked_softmax_(&scores, mask, 1.0 / (head_dim as f32).sqrt())?;
-        let ctx = scores
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((batch * seq, h))?;
-        let attn = ctx.matmul(&layer.out.weight.t()?)?;
-        fused::bias_residual_(&attn, &layer.out.bias, &rows)?;
+        let m = batch * seq;
+        let qkv = kernels::bias_rows(&f.qkv.bias, m)?;
+        kernels::accumulate_product_(&qkv, &rows, &f.qkv.weight)?;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let ctx = kernels::attention(&qkv, mask, batch, self.heads, scale)?;
+        let attn = rows.broadcast_add(&layer.out.bias)?;
+        kernels::accumulate_product_(&attn, &ctx, &layer.out.weight)?;
         let x = layer.attn_norm.forward(&attn, &mut Mode::Infer)?;
-        let ff = x.matmul(&layer.ff_in.weight.t()?)?;
-        if act_gelu {
-            fused::bias_gelu_(&ff, &layer.ff_in.bias)?;
-        } else {
-            fused::bias_add_(&ff, &layer.ff_in.bias)?;
-        }
+        let ff = kernels::bias_rows(&layer.ff_in.bias, m)?;
+        kernels::accumulate_product_(&ff, &x, &layer.ff_in.weight)?;
         let ff = if act_gelu {
+            fused::gelu_(&ff)?;
             ff
         } else {
             self.activation(&ff, &Mode::Infer)?
         };
-        let out = ff.matmul(&layer.ff_out.weight.t()?)?;
-        fused::bias_residual_(&out, &layer.ff_out.bias, &x)?;
+        let out = x.broadcast_add(&layer.ff_out.bias)?;
+        kernels::accumulate_product_(&out, &ff, &layer.ff_out.weight)?;
         layer
             .out_norm
             .forward(&out, &mut Mode::Infer)?

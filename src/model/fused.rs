@@ -1,15 +1,14 @@
-//! The encoder's element-wise steps at inference, fused and done in place on the CPU.
+//! The encoder's element-wise steps at inference, vectorised and done in place.
 //!
-//! Unfused, every step reads a whole activation and writes a fresh one (bias, then GELU;
-//! scale, then mask, then softmax; bias, then residual), and GELU and softmax call a scalar
-//! `erf` and `exp` per value. The per-op profile in `benches/README.md` put about 11% of the
-//! encoder in GELU's erf, 5% in softmax's exp and 8% in zeroing and copying buffers. These
-//! ops write into the output of the matrix product before them, in one pass, with polynomial
-//! erf and exp that the compiler vectorises for the widest unit the CPU has (AVX-512 or
-//! AVX2, chosen at run time by `multiversion`). Training keeps [`super::ops`], which have
-//! backward passes; `tests` below hold each op to the unfused one.
+//! Unfused, GELU and softmax call a scalar `erf` and `exp` per value and write a fresh
+//! tensor; the per-op profile in `benches/README.md` put about 11% of the encoder in
+//! GELU's erf and 5% in softmax's exp. Here both use polynomial approximations that the
+//! compiler vectorises for the widest unit the CPU has (AVX-512 or AVX2, chosen at run
+//! time by `multiversion`, a well-kept crate for exactly this), in place. The matrix
+//! products around them are in [`super::kernels`]. Training keeps [`super::ops`], which
+//! have backward passes; `tests` below hold each op to candle's.
 
-use candle_core::{CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Result, Tensor};
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -22,7 +21,11 @@ pub fn applies_to(x: &Tensor) -> bool {
     x.dtype() == DType::F32 && x.device().is_cpu()
 }
 
-fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, what: &str) -> Result<&'a mut [f32]> {
+pub(super) fn slice_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> Result<&'a mut [f32]> {
     let data = match s {
         CpuStorage::F32(d) => d.as_mut_slice(),
         _ => candle_core::bail!("{what}: fused ops take f32 tensors"),
@@ -33,7 +36,7 @@ fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, what: &str) -> Result<&'a mu
     }
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = match s {
         CpuStorage::F32(d) => d.as_slice(),
         _ => candle_core::bail!("{what}: fused ops take f32 tensors"),
@@ -42,10 +45,6 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
         Some((a, b)) => Ok(&data[a..b]),
         None => candle_core::bail!("{what}: input has to be contiguous"),
     }
-}
-
-fn row_len(l: &Layout) -> usize {
-    *l.dims().last().unwrap_or(&1)
 }
 
 /// Runs `f(first_row, rows)` over groups of whole rows of `row` values, in parallel.
@@ -81,6 +80,9 @@ fn erf(x: f32) -> f32 {
 
 /// exp for f32 (Cephes' `expf`): 2^n times a degree-6 polynomial on the remainder,
 /// relative error about 1e-7; zero below -87.3 (where f32's normal numbers end).
+/// 1.5 * 2^23 + 127: see [`exp`].
+const EXP_BIAS_MAGIC: f32 = 12_583_039.0;
+
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.0);
@@ -92,7 +94,10 @@ fn exp(x: f32) -> f32 {
     y = y * r + 1.666_666_5e-1;
     y = y * r + 0.5;
     y = y * r * r + r + 1.0;
-    let y = y * f32::from_bits(((n as i32 + 127) << 23) as u32);
+    // 2^n from the bits: adding 1.5 * 2^23 + 127 puts n + 127 in the low mantissa
+    // bits, and the shift moves them into the exponent (no float-to-int conversion,
+    // which the compiler would not vectorise).
+    let y = y * f32::from_bits((n + EXP_BIAS_MAGIC).to_bits() << 23);
     // Exactly zero for masked positions, as the unfused softmax gives.
     if x <= -87.3 {
         0.0
@@ -110,54 +115,52 @@ fn gelu(x: f32) -> f32 {
 const LANES: usize = 16;
 
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn bias_gelu_rows(x: &mut [f32], bias: &[f32]) {
-    for row in x.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v = gelu(*v + b);
-        }
+fn gelu_values(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = gelu(*v);
     }
 }
 
+/// Softmax of `scale * x + mask` over one row, in place. Whole chunks of [`LANES`]
+/// values first (fixed-length loops the compiler turns into vector code), then the rest.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn bias_add_rows(x: &mut [f32], bias: &[f32]) {
-    for row in x.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v += b;
-        }
-    }
-}
-
-#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn bias_residual_rows(x: &mut [f32], bias: &[f32], residual: &[f32]) {
-    for (row, res) in x
-        .chunks_exact_mut(bias.len())
-        .zip(residual.chunks_exact(bias.len()))
+pub(crate) fn masked_softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
+    let whole = x.len() - x.len() % LANES;
+    let (body, tail) = x.split_at_mut(whole);
+    let (mask_body, mask_tail) = mask.split_at(whole);
+    let mut top = [f32::NEG_INFINITY; LANES];
+    for (xs, ms) in body
+        .chunks_exact_mut(LANES)
+        .zip(mask_body.chunks_exact(LANES))
     {
-        for ((v, b), r) in row.iter_mut().zip(bias).zip(res) {
-            *v += b + r;
+        for i in 0..LANES {
+            let v = xs[i] * scale + ms[i];
+            xs[i] = v;
+            top[i] = if v > top[i] { v } else { top[i] };
         }
     }
-}
-
-/// Softmax of `scale * x + mask` over one row, in place.
-#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn masked_softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
-    let mut max = [f32::NEG_INFINITY; LANES];
-    for (xs, ms) in x.chunks_mut(LANES).zip(mask.chunks(LANES)) {
-        for ((v, m), top) in xs.iter_mut().zip(ms).zip(max.iter_mut()) {
-            *v = *v * scale + m;
-            *top = top.max(*v);
+    let mut max = f32::NEG_INFINITY;
+    for (v, m) in tail.iter_mut().zip(mask_tail) {
+        *v = *v * scale + m;
+        max = if *v > max { *v } else { max };
+    }
+    for t in top {
+        max = if t > max { t } else { max };
+    }
+    let mut sums = [0f32; LANES];
+    for xs in body.chunks_exact_mut(LANES) {
+        for i in 0..LANES {
+            let e = exp(xs[i] - max);
+            xs[i] = e;
+            sums[i] += e;
         }
     }
-    let max = max.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = [0f32; LANES];
-    for xs in x.chunks_mut(LANES) {
-        for (v, s) in xs.iter_mut().zip(sum.iter_mut()) {
-            *v = exp(*v - max);
-            *s += *v;
-        }
+    let mut sum: f32 = sums.iter().sum();
+    for v in tail.iter_mut() {
+        *v = exp(*v - max);
+        sum += *v;
     }
-    let inv = 1.0 / sum.iter().sum::<f32>();
+    let inv = 1.0 / sum;
     for v in x.iter_mut() {
         *v *= inv;
     }
@@ -165,149 +168,24 @@ fn masked_softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
 
 // ------------------------------------------------------------ the ops
 
-/// `x = gelu(x + b)` (BERT's exact, erf GELU), `b` broadcast over the rows of `x`.
-struct BiasGelu;
+/// `x = gelu(x)` (BERT's exact, erf GELU).
+struct Gelu;
 
-impl InplaceOp2 for BiasGelu {
+impl InplaceOp1 for Gelu {
     fn name(&self) -> &'static str {
-        "stance-fused-bias-gelu"
+        "stance-fused-gelu"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let bias = slice(s2, l2, self.name())?;
-        let n = row_len(l1);
-        if bias.len() != n {
-            candle_core::bail!("{}: bias of {} for rows of {n}", self.name(), bias.len());
-        }
-        let x = slice_mut(s1, l1, self.name())?;
-        par_rows(x, n, |_, rows| bias_gelu_rows(rows, bias));
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+        let x = slice_mut(s, l, self.name())?;
+        par_rows(x, VALUES_PER_TASK, |_, values| gelu_values(values));
         Ok(())
     }
 }
 
-/// `x = x + b`, `b` broadcast over the rows of `x`.
-struct BiasAdd;
-
-impl InplaceOp2 for BiasAdd {
-    fn name(&self) -> &'static str {
-        "stance-fused-bias-add"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let bias = slice(s2, l2, self.name())?;
-        let n = row_len(l1);
-        if bias.len() != n {
-            candle_core::bail!("{}: bias of {} for rows of {n}", self.name(), bias.len());
-        }
-        let x = slice_mut(s1, l1, self.name())?;
-        par_rows(x, n, |_, rows| bias_add_rows(rows, bias));
-        Ok(())
-    }
-}
-
-/// `x = x + b + r`: a dense layer's bias and the residual it is added to.
-struct BiasResidual;
-
-impl InplaceOp3 for BiasResidual {
-    fn name(&self) -> &'static str {
-        "stance-fused-bias-residual"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        let bias = slice(s2, l2, self.name())?;
-        let residual = slice(s3, l3, self.name())?;
-        let n = row_len(l1);
-        if bias.len() != n || residual.len() != l1.shape().elem_count() {
-            candle_core::bail!("{}: shapes do not match", self.name());
-        }
-        let x = slice_mut(s1, l1, self.name())?;
-        par_rows(x, n, |first, rows| {
-            let res = &residual[first * n..first * n + rows.len()];
-            bias_residual_rows(rows, bias, res)
-        });
-        Ok(())
-    }
-}
-
-/// `scores = softmax(scale * scores + mask)` over the last dimension of attention
-/// scores `[batch, heads, queries, keys]`, with an additive mask `[batch, keys]`.
-struct MaskedSoftmax {
-    scale: f32,
-}
-
-impl InplaceOp2 for MaskedSoftmax {
-    fn name(&self) -> &'static str {
-        "stance-fused-masked-softmax"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let mask = slice(s2, l2, self.name())?;
-        let (batch, heads, queries, keys) = l1.shape().dims4()?;
-        if mask.len() != batch * keys {
-            candle_core::bail!(
-                "{}: mask of {} for {batch} x {keys}",
-                self.name(),
-                mask.len()
-            );
-        }
-        let rows_per_item = heads * queries;
-        let scale = self.scale;
-        let x = slice_mut(s1, l1, self.name())?;
-        par_rows(x, keys, |first, rows| {
-            for (i, row) in rows.chunks_exact_mut(keys).enumerate() {
-                let item = (first + i) / rows_per_item;
-                masked_softmax_row(row, &mask[item * keys..(item + 1) * keys], scale);
-            }
-        });
-        Ok(())
-    }
-}
-
-/// `x = gelu(x + bias)` in place; `x` must be a fresh, contiguous f32 tensor.
-pub fn bias_gelu_(x: &Tensor, bias: &Tensor) -> Result<()> {
-    x.inplace_op2(bias, &BiasGelu)
-}
-
-/// `x = x + bias` in place.
-pub fn bias_add_(x: &Tensor, bias: &Tensor) -> Result<()> {
-    x.inplace_op2(bias, &BiasAdd)
-}
-
-/// `x = x + bias + residual` in place.
-pub fn bias_residual_(x: &Tensor, bias: &Tensor, residual: &Tensor) -> Result<()> {
-    x.inplace_op3(bias, &residual.contiguous()?, &BiasResidual)
-}
-
-/// `scores = softmax(scale * scores + mask)` in place (`mask`: `[batch, keys]`, 0 or a
-/// large negative number).
-pub fn masked_softmax_(scores: &Tensor, mask: &Tensor, scale: f32) -> Result<()> {
-    scores.inplace_op2(&mask.contiguous()?, &MaskedSoftmax { scale })
+/// `x = gelu(x)` in place; `x` must be a fresh, contiguous f32 tensor.
+pub fn gelu_(x: &Tensor) -> Result<()> {
+    x.inplace_op1(&Gelu)
 }
 
 #[cfg(test)]
@@ -351,77 +229,46 @@ mod tests {
     }
 
     #[test]
-    fn bias_gelu_matches_candle() {
+    fn gelu_matches_candle() {
         let dev = Device::Cpu;
         let x = Tensor::from_vec(spread(7 * 1536), (7, 1536), &dev).unwrap();
-        let b = Tensor::from_vec(
-            spread(1536)[..].iter().map(|v| v / 7.0).collect(),
-            1536,
-            &dev,
-        )
-        .unwrap();
-        let reference = x.broadcast_add(&b).unwrap().gelu_erf().unwrap();
+        let reference = x.gelu_erf().unwrap();
         let fused = x.copy().unwrap();
-        bias_gelu_(&fused, &b).unwrap();
-        assert!(max_diff(&fused, &reference) < 1e-5);
-    }
-
-    #[test]
-    fn bias_residual_matches_candle() {
-        let dev = Device::Cpu;
-        let x = Tensor::from_vec(spread(5 * 384), (5, 384), &dev).unwrap();
-        let r = x.sin().unwrap();
-        let b = Tensor::from_vec(spread(384), 384, &dev).unwrap();
-        let reference = x.broadcast_add(&b).unwrap().add(&r).unwrap();
-        let fused = x.copy().unwrap();
-        bias_residual_(&fused, &b, &r).unwrap();
+        gelu_(&fused).unwrap();
         assert!(max_diff(&fused, &reference) < 1e-5);
     }
 
     #[test]
     fn masked_softmax_matches_candle_with_padding() {
         let dev = Device::Cpu;
-        let (batch, heads, seq) = (3, 12, 37);
-        let scores = Tensor::from_vec(
-            spread(batch * heads * seq * seq),
-            (batch, heads, seq, seq),
-            &dev,
-        )
-        .unwrap();
-        // Item i has 37 - 9 i real tokens; the rest is padding.
-        let mask: Vec<f32> = (0..batch)
-            .flat_map(|i| (0..seq).map(move |j| if j < seq - 9 * i { 0.0 } else { -1e9 }))
-            .collect();
-        let mask = Tensor::from_vec(mask, (batch, seq), &dev).unwrap();
+        let (rows, keys) = (40, 37);
+        let scores = spread(rows * keys);
+        // 28 real keys, then padding; some rows shorter than one vector of lanes.
+        let mask: Vec<f32> = (0..keys).map(|j| if j < 28 { 0.0 } else { -1e9 }).collect();
         let scale = 0.125;
+        let x = Tensor::from_vec(scores.clone(), (rows, keys), &dev).unwrap();
+        let m = Tensor::from_vec(mask.clone(), (1, keys), &dev).unwrap();
         let reference = candle_nn::ops::softmax(
-            &(&scores * scale as f64)
-                .unwrap()
-                .broadcast_add(&mask.reshape((batch, 1, 1, seq)).unwrap())
-                .unwrap(),
+            &(&x * scale as f64).unwrap().broadcast_add(&m).unwrap(),
             D::Minus1,
         )
         .unwrap();
-        let fused = scores.copy().unwrap();
-        masked_softmax_(&fused, &mask, scale).unwrap();
+        let mut fused = scores;
+        for row in fused.chunks_exact_mut(keys) {
+            masked_softmax_row(row, &mask, scale);
+        }
+        let fused = Tensor::from_vec(fused, (rows, keys), &dev).unwrap();
         assert!(max_diff(&fused, &reference) < 1e-6);
-        let padded = fused
-            .narrow(0, 2, 1)
-            .unwrap()
-            .narrow(3, seq - 18, 18)
-            .unwrap();
-        let zeros = padded.zeros_like().unwrap();
-        assert_eq!(max_diff(&padded, &zeros), 0.0, "padding gets no attention");
-    }
-
-    #[test]
-    fn wrong_shapes_are_errors_not_panics() {
-        let dev = Device::Cpu;
-        let x = Tensor::zeros((2, 8), DType::F32, &dev).unwrap();
-        assert!(bias_gelu_(&x, &Tensor::zeros(7, DType::F32, &dev).unwrap()).is_err());
-        let s = Tensor::zeros((2, 1, 3, 3), DType::F32, &dev).unwrap();
-        assert!(
-            masked_softmax_(&s, &Tensor::zeros((1, 3), DType::F32, &dev).unwrap(), 1.0).is_err()
-        );
+        let padding = fused.narrow(1, 28, keys - 28).unwrap();
+        let zeros = padding.zeros_like().unwrap();
+        assert_eq!(max_diff(&padding, &zeros), 0.0, "padding gets no attention");
+        for n in [1, 5, 16, 17] {
+            let mut row = vec![0.5f32; n];
+            masked_softmax_row(&mut row, &vec![0.0; n], 1.0);
+            assert!(
+                row.iter().all(|&p| (p - 1.0 / n as f32).abs() < 1e-6),
+                "{n}: {row:?}"
+            );
+        }
     }
 }

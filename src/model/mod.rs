@@ -3,7 +3,7 @@
 //! - [`source`]: where a model comes from (a directory, the Hub cache, the shipped default)
 //! - [`checkpoint`]: reading and validating `config.json`, `tokenizer.json` and the weights
 //! - [`encoder`]: the BERT-family encoder (inference and training)
-//! - [`fused`]: its element-wise steps fused and done in place at inference
+//! - [`fused`], [`kernels`]: its element-wise steps and matrix products fused for inference
 //! - [`window`], [`aggregate`]: long texts and sub-word tokens to entity spans
 //! - [`tagger`]: the [`crate::EntityTagger`] that puts them together
 
@@ -13,6 +13,7 @@ pub mod config;
 pub mod encoder;
 pub mod fused;
 pub mod inputs;
+pub mod kernels;
 pub mod ops;
 pub mod optim;
 pub mod source;
