@@ -278,7 +278,7 @@ impl Encoder {
         kernels::accumulate_product_(&qkv, &rows, &f.qkv.weight)?;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let ctx = kernels::attention(&qkv, mask, batch, self.heads, scale)?;
-        let attn = rows.broadcast_add(&layer.out.bias)?;
+        let attn = kernels::plus_bias(&rows, &layer.out.bias)?;
         kernels::accumulate_product_(&attn, &ctx, &layer.out.weight)?;
         let x = layer.attn_norm.forward(&attn, &mut Mode::Infer)?;
         let ff = kernels::bias_rows(&layer.ff_in.bias, m)?;
@@ -289,7 +289,7 @@ impl Encoder {
         } else {
             self.activation(&ff, &Mode::Infer)?
         };
-        let out = x.broadcast_add(&layer.ff_out.bias)?;
+        let out = kernels::plus_bias(&x, &layer.ff_out.bias)?;
         kernels::accumulate_product_(&out, &ff, &layer.ff_out.weight)?;
         layer
             .out_norm

@@ -88,11 +88,51 @@ pub fn accumulate_product_(dst: &Tensor, x: &Tensor, w: &Tensor) -> Result<()> {
     dst.inplace_op3(&x.contiguous()?, &w.contiguous()?, &AccumulateProduct)
 }
 
-/// `bias` repeated on `rows` rows: the starting value of a dense layer's output.
+/// `bias` repeated on `rows` rows, or added to each row of `x`: where a dense layer's
+/// output starts (written row by row: candle's broadcasting copy goes value by value).
+struct StartRows {
+    rows: usize,
+}
+
+impl CustomOp2 for StartRows {
+    fn name(&self) -> &'static str {
+        "stance-start-rows"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let bias = slice(s2, l2, self.name())?;
+        let n = bias.len();
+        let mut out = Vec::with_capacity(self.rows * n);
+        if l1.shape().elem_count() == self.rows * n {
+            let x = slice(s1, l1, self.name())?;
+            for row in x.chunks_exact(n) {
+                out.extend(row.iter().zip(bias).map(|(a, b)| a + b));
+            }
+        } else {
+            for _ in 0..self.rows {
+                out.extend_from_slice(bias);
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((self.rows, n))))
+    }
+}
+
+/// `bias` repeated on `rows` rows: a dense layer's output before the product.
 pub fn bias_rows(bias: &Tensor, rows: usize) -> Result<Tensor> {
-    bias.unsqueeze(0)?
-        .broadcast_as((rows, bias.dim(0)?))?
-        .contiguous()
+    bias.apply_op2_no_bwd(&bias.contiguous()?, &StartRows { rows })
+}
+
+/// `x + bias` on each row of `x` `[rows, n]`: a dense layer's residual and bias.
+pub fn plus_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let rows = x.elem_count() / bias.elem_count().max(1);
+    x.contiguous()?
+        .apply_op2_no_bwd(&bias.contiguous()?, &StartRows { rows })
 }
 
 /// Self-attention over a fused projection `[batch · seq, 3 · hidden]` (queries, keys,
@@ -294,6 +334,10 @@ mod tests {
         let dst = bias_rows(&b, 9).unwrap();
         accumulate_product_(&dst, &x, &w).unwrap();
         assert!(max_diff(&dst, &reference) < 1e-5);
+        let r = x.narrow(1, 0, 24).unwrap().contiguous().unwrap();
+        let with_residual = plus_bias(&r, &b).unwrap();
+        accumulate_product_(&with_residual, &x, &w).unwrap();
+        assert!(max_diff(&with_residual, &(reference + &r).unwrap()) < 1e-5);
         let wrong = Tensor::zeros((9, 23), candle_core::DType::F32, &dev).unwrap();
         assert!(accumulate_product_(&wrong, &x, &w).is_err());
     }
