@@ -29,6 +29,8 @@ pub struct BenchConfig {
     pub threads: usize,
     pub batch_size: usize,
     pub parallelism: Parallelism,
+    /// Dense layers in int8 (`--int8`).
+    pub int8: bool,
 }
 
 impl BenchConfig {
@@ -38,6 +40,7 @@ impl BenchConfig {
             batch_size: self.batch_size,
             threads: self.threads,
             parallelism: self.parallelism,
+            int8: self.int8,
             ..Default::default()
         }
     }
@@ -57,6 +60,7 @@ pub fn configurations(
                     threads,
                     batch_size,
                     parallelism,
+                    int8: false,
                 });
             }
         }
@@ -68,6 +72,9 @@ pub fn configurations(
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchRow {
     pub threads: usize,
+    /// Dense layers in int8 (`--int8`).
+    #[serde(default)]
+    pub int8: bool,
     pub batch_size: usize,
     pub parallelism: String,
     pub sentences: usize,
@@ -108,8 +115,9 @@ impl BenchRow {
     /// One line of the human-readable report.
     pub fn line(&self) -> String {
         format!(
-            "{:<8} threads {}  batch {:>3}: {:>7.0} tokens/s with [CLS]/[SEP] ({:>7.0} forward only)  {:>7.0} words/s  ({:.2} s, tokenizing {:.2} s; batch latency p50 {} p95 {} ms; load {:.2} s; peak RSS {} MB)",
+            "{:<8}{} threads {}  batch {:>3}: {:>7.0} tokens/s with [CLS]/[SEP] ({:>7.0} forward only)  {:>7.0} words/s  ({:.2} s, tokenizing {:.2} s; batch latency p50 {} p95 {} ms; load {:.2} s; peak RSS {} MB)",
             self.parallelism,
+            if self.int8 { " int8" } else { "" },
             self.threads,
             self.batch_size,
             self.tokens_per_second,
@@ -224,6 +232,7 @@ pub fn measure_encoder(
     let per_second = |n: usize, s: f64| (n as f64 / s.max(1e-9)).round();
     Ok(BenchRow {
         threads: config.threads,
+        int8: config.int8,
         batch_size: config.batch_size,
         parallelism: config.parallelism.as_str().to_string(),
         sentences: chosen.len(),
@@ -367,7 +376,8 @@ mod tests {
             BenchConfig {
                 threads: 1,
                 batch_size: 1,
-                parallelism: Parallelism::Workers
+                parallelism: Parallelism::Workers,
+                int8: false,
             }
         );
         assert_eq!(c[5].threads, 2);
@@ -378,6 +388,7 @@ mod tests {
     fn row(sentences: usize) -> BenchRow {
         BenchRow {
             threads: 1,
+            int8: false,
             batch_size: 1,
             parallelism: "workers".into(),
             sentences,

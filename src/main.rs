@@ -151,6 +151,9 @@ struct BenchArgs {
     /// Entity model (default: the shipped one).
     #[arg(long)]
     model: Option<String>,
+    /// Dense layers in 8-bit integers (AVX-512 VNNI CPUs), as `classify --int8`.
+    #[arg(long)]
+    int8: bool,
     /// Report format.
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
     format: ReportFormat,
@@ -166,6 +169,7 @@ impl BenchArgs {
             threads: self.threads[0],
             batch_size: self.batch_sizes[0],
             parallelism: self.parallelism[0],
+            int8: self.int8,
         }
     }
 }
@@ -738,7 +742,14 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
     }
     // candle fixes its thread pools at first use: each configuration in a fresh process.
     let exe = std::env::current_exe()?;
-    let configs = bench::configurations(&args.parallelism, &args.threads, &args.batch_sizes);
+    let configs: Vec<BenchConfig> =
+        bench::configurations(&args.parallelism, &args.threads, &args.batch_sizes)
+            .into_iter()
+            .map(|c| BenchConfig {
+                int8: args.int8,
+                ..c
+            })
+            .collect();
     let measure_in_child = |c: &BenchConfig| -> stance::Result<bench::BenchRow> {
         let mut cmd = std::process::Command::new(&exe);
         cmd.arg("bench").arg("--single").arg("--data").arg(&data);
@@ -746,6 +757,9 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
         cmd.args(["--threads", &c.threads.to_string()]);
         cmd.args(["--batch-sizes", &c.batch_size.to_string()]);
         cmd.args(["--parallelism", c.parallelism.as_str()]);
+        if c.int8 {
+            cmd.arg("--int8");
+        }
         if let Some(m) = &args.model {
             cmd.args(["--model", m]);
         }

@@ -655,3 +655,59 @@ fn fused_inference_gives_the_plain_paths_logits() {
     }
     assert!(worst < 1e-4, "fused and plain logits differ by {worst}");
 }
+
+/// `--int8` on the shipped entity model: the same labels as f32 on nearly every token
+/// where the CPU has AVX-512 VNNI; a clear error where it has none.
+#[test]
+fn int8_inference_keeps_the_labels_or_says_why_it_cannot_run() {
+    use stance::model::checkpoint::{load_tokenizer, TokenClassifier};
+    use stance::model::encoder::Mode;
+    use stance::model::inputs::TextEncoder;
+
+    let ck = Checkpoint::open(&repo("models/ner")).unwrap();
+    let device = candle_core::Device::Cpu;
+    let mut model = TokenClassifier::load(&ck, &device).unwrap();
+    if !stance::model::int8::available() {
+        let err = model.encoder.quantize_int8().unwrap_err().to_string();
+        assert!(err.contains("AVX-512 VNNI"), "{err}");
+        return;
+    }
+    let text_encoder = TextEncoder::new(
+        load_tokenizer(&ck.tokenizer, ck.config.vocab_size).unwrap(),
+        ck.config.pad_token_id as u32,
+    )
+    .unwrap();
+    let (text, units) = text_and_units();
+    let tokens: Vec<_> = units
+        .iter()
+        .map(|&u| text_encoder.encode(&text, u).unwrap())
+        .collect();
+    let rows: Vec<_> = tokens.iter().map(|t| (t, 0..t.ids.len())).collect();
+    let (ids, mask, shapes) = text_encoder.batch(&rows, &device).unwrap();
+    let shapes = model.casing.then_some(&shapes);
+    let f32_logits = model
+        .forward(&ids, &mask, shapes, &mut Mode::Infer)
+        .unwrap()
+        .to_vec3::<f32>()
+        .unwrap();
+    model.encoder.quantize_int8().unwrap();
+    let int8_logits = model
+        .forward(&ids, &mask, shapes, &mut Mode::Infer)
+        .unwrap()
+        .to_vec3::<f32>()
+        .unwrap();
+    let best = |v: &[f32]| (0..v.len()).max_by(|&x, &y| v[x].total_cmp(&v[y])).unwrap();
+    let (mut same, mut all, mut moved) = (0, 0, false);
+    for (i, (a, b)) in f32_logits.iter().zip(&int8_logits).enumerate() {
+        for (x, y) in a.iter().zip(b).take(tokens[i].ids.len() + 2) {
+            all += 1;
+            same += usize::from(best(x) == best(y));
+            moved |= x != y;
+        }
+    }
+    assert!(moved, "the int8 path ran (its logits differ from f32)");
+    assert!(
+        same * 100 >= all * 95,
+        "{same} of {all} tokens keep their label"
+    );
+}

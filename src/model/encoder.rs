@@ -10,7 +10,9 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
 use super::config::{Architecture, ModelConfig};
+use super::int8::{self, QuantizedWeight};
 use super::{fused, kernels, ops};
+use std::sync::Arc;
 
 /// Number of word shapes of the casing feature: lower, Capitalised, ALL CAPS, other.
 pub const SHAPES: usize = 4;
@@ -150,6 +152,17 @@ impl Layer {
 #[derive(Debug, Clone)]
 struct FusedLayer {
     qkv: Dense,
+    /// The four products' weights in int8, after [`Encoder::quantize_int8`].
+    int8: Option<Arc<Int8Layer>>,
+}
+
+/// A layer's dense weights quantised (shared by the workers' copies of the model).
+#[derive(Debug)]
+struct Int8Layer {
+    qkv: QuantizedWeight,
+    out: QuantizedWeight,
+    ff_in: QuantizedWeight,
+    ff_out: QuantizedWeight,
 }
 
 impl FusedLayer {
@@ -160,6 +173,7 @@ impl FusedLayer {
                 weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
                 bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
             },
+            int8: None,
         })
     }
 }
@@ -255,6 +269,27 @@ impl Encoder {
         Ok(())
     }
 
+    /// Runs the fused path's four dense products per layer in int8 (dynamic
+    /// quantisation, see [`int8`]); fails on a CPU without AVX-512 VNNI.
+    pub fn quantize_int8(&mut self) -> Result<()> {
+        if !int8::available() {
+            candle_core::bail!("--int8 needs a CPU with AVX-512 VNNI; this one has none");
+        }
+        if self.fused.is_none() {
+            self.prepare_inference()?;
+        }
+        let fused = self.fused.as_mut().expect("prepared above");
+        for (layer, f) in self.layers.iter().zip(fused.iter_mut()) {
+            f.int8 = Some(Arc::new(Int8Layer {
+                qkv: QuantizedWeight::new(&f.qkv.weight)?,
+                out: QuantizedWeight::new(&layer.out.weight)?,
+                ff_in: QuantizedWeight::new(&layer.ff_in.weight)?,
+                ff_out: QuantizedWeight::new(&layer.ff_out.weight)?,
+            }));
+        }
+        Ok(())
+    }
+
     /// Back to the plain path (tests and benches compare the two).
     pub fn unfuse(&mut self) {
         self.fused = None;
@@ -274,15 +309,20 @@ impl Encoder {
         let head_dim = h / self.heads;
         let rows = x.reshape((batch * seq, h))?;
         let m = batch * seq;
+        let q8 = f.int8.as_deref();
+        let product = |dst: &Tensor, x: &Tensor, w: &Tensor, q: Option<&QuantizedWeight>| match q {
+            Some(q) => int8::accumulate_product_(dst, x, q),
+            None => kernels::accumulate_product_(dst, x, w),
+        };
         let qkv = kernels::bias_rows(&f.qkv.bias, m)?;
-        kernels::accumulate_product_(&qkv, &rows, &f.qkv.weight)?;
+        product(&qkv, &rows, &f.qkv.weight, q8.map(|q| &q.qkv))?;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let ctx = kernels::attention(&qkv, mask, batch, self.heads, scale)?;
         let attn = kernels::plus_bias(&rows, &layer.out.bias)?;
-        kernels::accumulate_product_(&attn, &ctx, &layer.out.weight)?;
+        product(&attn, &ctx, &layer.out.weight, q8.map(|q| &q.out))?;
         let x = layer.attn_norm.forward(&attn, &mut Mode::Infer)?;
         let ff = kernels::bias_rows(&layer.ff_in.bias, m)?;
-        kernels::accumulate_product_(&ff, &x, &layer.ff_in.weight)?;
+        product(&ff, &x, &layer.ff_in.weight, q8.map(|q| &q.ff_in))?;
         let ff = if act_gelu {
             fused::gelu_(&ff)?;
             ff
@@ -290,7 +330,7 @@ impl Encoder {
             self.activation(&ff, &Mode::Infer)?
         };
         let out = kernels::plus_bias(&x, &layer.ff_out.bias)?;
-        kernels::accumulate_product_(&out, &ff, &layer.ff_out.weight)?;
+        product(&out, &ff, &layer.ff_out.weight, q8.map(|q| &q.ff_out))?;
         layer
             .out_norm
             .forward(&out, &mut Mode::Infer)?

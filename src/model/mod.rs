@@ -3,7 +3,8 @@
 //! - [`source`]: where a model comes from (a directory, the Hub cache, the shipped default)
 //! - [`checkpoint`]: reading and validating `config.json`, `tokenizer.json` and the weights
 //! - [`encoder`]: the BERT-family encoder (inference and training)
-//! - [`fused`], [`kernels`]: its element-wise steps and matrix products fused for inference
+//! - [`fused`], [`kernels`]: its element-wise steps and matrix products fused for inference;
+//!   [`int8`]: its dense products in 8-bit integers (`--int8`)
 //! - [`window`], [`aggregate`]: long texts and sub-word tokens to entity spans
 //! - [`tagger`]: the [`crate::EntityTagger`] that puts them together
 
@@ -13,6 +14,7 @@ pub mod config;
 pub mod encoder;
 pub mod fused;
 pub mod inputs;
+pub mod int8;
 pub mod kernels;
 pub mod ops;
 pub mod optim;

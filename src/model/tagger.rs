@@ -50,6 +50,10 @@ pub struct InferenceOptions {
     /// intra: one batch at a time, each matrix product split over the threads.
     #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Parallelism::default()))]
     pub parallelism: Parallelism,
+    /// Run the encoders' dense layers in 8-bit integers (CPUs with AVX-512 VNNI only):
+    /// faster; scores move slightly (benches/README.md gives the measured change).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub int8: bool,
 }
 
 impl Default for InferenceOptions {
@@ -61,6 +65,7 @@ impl Default for InferenceOptions {
             aggregation: Aggregation::default(),
             threads: threads::available(),
             parallelism: Parallelism::default(),
+            int8: false,
         }
     }
 }
@@ -107,7 +112,16 @@ impl ModelTagger {
     pub fn load(ck: &Checkpoint, options: InferenceOptions) -> Result<ModelTagger, ModelError> {
         let device = Device::Cpu;
         let tokenizer = load_tokenizer(&ck.tokenizer, ck.config.vocab_size)?;
-        let model = TokenClassifier::load(ck, &device)?;
+        let mut model = TokenClassifier::load(ck, &device)?;
+        if options.int8 {
+            model
+                .encoder
+                .quantize_int8()
+                .map_err(|e| ModelError::Weights {
+                    path: ck.weights.clone(),
+                    message: e.to_string(),
+                })?;
+        }
         let encoder = TextEncoder::new(tokenizer, ck.config.pad_token_id as u32)?;
         let limit = model.encoder.max_len().saturating_sub(2);
         if let Some(context) = options.context.filter(|&c| c > limit) {

@@ -364,7 +364,14 @@ impl ModelClassifier {
         .map_err(|e| bad("targets.safetensors", e.to_string()))?;
         let targets = TargetHead::build(config.state_dim, config.hidden, vb)
             .map_err(|e| bad("targets.safetensors", e.to_string()))?;
-        let actors = MarkerModel::load(&dir.join("actors"))?;
+        let mut actors = MarkerModel::load(&dir.join("actors"))?;
+        if encoder.options.int8 {
+            actors
+                .model
+                .encoder
+                .quantize_int8()
+                .map_err(|e| bad("actors/model.safetensors", e.to_string()))?;
+        }
         Ok(ModelClassifier {
             actors,
             targets,
