@@ -195,7 +195,7 @@ def run_rss(cmd, **kw) -> tuple[int, float, float]:
     return proc.returncode, wall, round(usage.ru_maxrss / 1024, 1)
 
 
-def time_stance_classify(stance: Path, corpus: Path, threads: int, out_dir: Path, extra: list[str]) -> dict:
+def time_stance_classify(stance: Path, corpus: Path, threads: int, out_dir: Path, extra: list[str], name: str = "stance_classify") -> dict:
     # Start-up = a run over a one-sentence corpus (loads every model; the faster of two).
     tiny = out_dir / "tiny.jsonl"
     tiny.write_text(json.dumps({"id": "tiny", "text": "Paris accused Rome of fraud."}) + "\n")
@@ -206,7 +206,7 @@ def time_stance_classify(stance: Path, corpus: Path, threads: int, out_dir: Path
         startups.append(wall)
         if code != 0:
             raise SystemExit(f"stance classify on a one-sentence corpus failed (exit {code})")
-    out = out_dir / "stance_classify.out.jsonl"
+    out = out_dir / f"{name}.out.jsonl"
     code, wall, rss = run_rss(base + ["-o", out, corpus])
     if code != 0:
         raise SystemExit(f"stance classify failed (exit {code})")
@@ -221,7 +221,8 @@ def time_stance_classify(stance: Path, corpus: Path, threads: int, out_dir: Path
             errors += "error" in d
     startup = min(startups)
     return {
-        "engine": "stance-classify",
+        "engine": name.replace("_", "-"),
+        "extra": " ".join(extra),
         "command": " ".join(str(c) for c in base) + " -o OUT CORPUS",
         "docs": docs,
         "words": words,
@@ -250,7 +251,7 @@ def ratio(a, b) -> str:
     return "—" if not a or not b else f"{a / b:.2f}"
 
 
-def report(meta, wl, peers, stance_rows, spacy, classify) -> str:
+def report(meta, wl, peers, stance_rows, spacy, classify, classify_int8=None) -> str:
     L = []
     L.append(f"Measured {meta['when']} on {meta['machine']}; threads {meta['threads']}. {meta['note']}")
     if peers or stance_rows:
@@ -335,10 +336,21 @@ def report(meta, wl, peers, stance_rows, spacy, classify) -> str:
                 f"| stance classify (default backend, {classify['threads']} threads) | {fmt(classify['words_per_second'])} | "
                 f"{fmt(classify['words_per_second_wall'])} | {classify['startup_seconds']:.2f} | {classify['seconds']:.2f} | {fmt(classify['peak_rss_mib'])} |"
             )
+        if classify_int8:
+            c = classify_int8
+            L.append(
+                f"| stance classify --int8 ({c['threads']} threads) | {fmt(c['words_per_second'])} | "
+                f"{fmt(c['words_per_second_wall'])} | {c['startup_seconds']:.2f} | {c['seconds']:.2f} | {fmt(c['peak_rss_mib'])} |"
+            )
         if spacy and classify:
             L.append(
                 f"| **stance ÷ spaCy** | **{ratio(classify['words_per_second'], spacy['words_per_second'])}** | "
                 f"**{ratio(classify['words_per_second_wall'], spacy['words_per_second_wall'])}** | | | |"
+            )
+        if spacy and classify_int8:
+            L.append(
+                f"| **stance --int8 ÷ spaCy** | **{ratio(classify_int8['words_per_second'], spacy['words_per_second'])}** | "
+                f"**{ratio(classify_int8['words_per_second_wall'], spacy['words_per_second_wall'])}** | | | |"
             )
     return "\n".join(L)
 
@@ -363,6 +375,7 @@ def main(argv=None) -> int:
     p.add_argument("--engines", default=",".join(PEER_ENGINES), help="encoder peers (default: %(default)s)")
     p.add_argument("--corpus", type=Path, default=CACHE / "news60.jsonl", help="whole-path JSON Lines corpus (default: %(default)s)")
     p.add_argument("--classify-arg", action="append", default=[], help="extra argument for stance classify (repeatable), e.g. --classify-arg=--backend=rules")
+    p.add_argument("--int8", action="store_true", help="also run stance's int8 path (bench --int8, classify --int8; CPUs with AVX-512 VNNI)")
     p.add_argument("--skip-encoder", action="store_true", help="skip part 1 (encoder)")
     p.add_argument("--skip-whole", action="store_true", help="skip part 2 (spaCy and stance classify)")
     p.add_argument("--out", type=Path, help="results directory (default: benches/peer/.cache/results/<UTC time>)")
@@ -396,7 +409,7 @@ def main(argv=None) -> int:
         "data_name": a.data.name,
     }
 
-    wl = peers = stance_rows = spacy = classify = None
+    wl = peers = stance_rows = spacy = classify = classify_int8 = None
     peers, stance_rows = [], []
     if not a.skip_encoder:
         if not a.data.exists():
@@ -422,6 +435,19 @@ def main(argv=None) -> int:
             if not stance_rows:
                 print("error: could not read stance bench's output (see stance_bench.json)", file=sys.stderr)
                 return 1
+            if a.int8:
+                r = run([a.stance, "bench", "--data", a.data, "--sentences", a.sentences, "--threads", a.threads,
+                         "--batch-sizes", a.batch_sizes, "--parallelism", a.parallelism, "--format", "json", "--int8"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                (out / "stance_bench_int8.json").write_text(r.stdout)
+                sys.stderr.write(r.stderr)
+                if r.returncode != 0:
+                    print(f"error: stance bench --int8 failed (exit {r.returncode})", file=sys.stderr)
+                    return 1
+                int8_rows = parse_stance_bench(r.stdout, r.stderr)
+                for row in int8_rows:
+                    row["parallelism"] = f"{row.get('parallelism', '?')} int8"
+                stance_rows += int8_rows
             for row in stance_rows:
                 row["tokens_per_second"], row["tokens_basis"] = stance_tokens_per_second(row, wl)
                 row["parallelism"] = str(row.get("parallelism", "?"))
@@ -435,8 +461,13 @@ def main(argv=None) -> int:
             spacy = json.loads((out / "spacy.json").read_text())
             classify = time_stance_classify(a.stance, a.corpus, a.threads, out, a.classify_arg)
             (out / "stance_classify.json").write_text(json.dumps(classify, indent=2) + "\n")
+            if a.int8:
+                classify_int8 = time_stance_classify(
+                    a.stance, a.corpus, a.threads, out, a.classify_arg + ["--int8"], "stance_classify_int8"
+                )
+                (out / "stance_classify_int8.json").write_text(json.dumps(classify_int8, indent=2) + "\n")
 
-    md = report(meta, wl, peers, stance_rows, spacy, classify)
+    md = report(meta, wl, peers, stance_rows, spacy, classify, classify_int8)
     (out / "summary.md").write_text(md + "\n")
     summary = {
         "meta": meta,
@@ -445,6 +476,7 @@ def main(argv=None) -> int:
         "stance_bench": stance_rows,
         "spacy": spacy,
         "stance_classify": classify,
+        "stance_classify_int8": classify_int8,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print()
