@@ -47,7 +47,9 @@ pub struct QuantizedWeight {
     k4: usize,
     /// `n` rounded up to a multiple of [`BLOCK_COLS`].
     n_pad: usize,
-    /// `[k4 / 4][n_pad][4]`: four consecutive inputs of each column side by side.
+    /// `[n_pad / BLOCK_COLS][k4 / 4][BLOCK_COLS][4]`: per block of columns (contiguous, so
+    /// a block stays in cache while every row passes), four consecutive inputs of each
+    /// column side by side.
     packed: Vec<i8>,
     /// Per column: `max |w| / 127`.
     scales: Vec<f32>,
@@ -71,7 +73,7 @@ impl QuantizedWeight {
             scales[j] = scale;
             for (i, v) in row.iter().enumerate() {
                 let q = (v / scale).round().clamp(-127.0, 127.0) as i8;
-                packed[(i / 4) * n_pad * 4 + j * 4 + i % 4] = q;
+                packed[packed_index(i, j, k4)] = q;
                 sums[j] += q as i32;
             }
         }
@@ -85,6 +87,11 @@ impl QuantizedWeight {
             sums,
         })
     }
+}
+
+/// Where input `i` of column `j` sits in [`QuantizedWeight::packed`].
+fn packed_index(i: usize, j: usize, k4: usize) -> usize {
+    (j / BLOCK_COLS) * k4 * BLOCK_COLS + (i / 4) * BLOCK_COLS * 4 + (j % BLOCK_COLS) * 4 + i % 4
 }
 
 /// One row's activations as `u8`: scale and zero point.
@@ -172,33 +179,37 @@ impl InplaceOp2 for AccumulateInt8<'_> {
         let task = |(t, dst): (usize, &mut [f32])| {
             let first = t * ROWS_PER_TASK;
             let rows = dst.len() / n;
-            let mut xq = vec![0u8; BLOCK_ROWS * w.k4];
-            let mut row_params = [(0f32, 0i32); BLOCK_ROWS];
-            for r0 in (0..rows).step_by(BLOCK_ROWS) {
-                let block = (rows - r0).min(BLOCK_ROWS);
-                for r in 0..BLOCK_ROWS {
-                    let out = &mut xq[r * w.k4..(r + 1) * w.k4];
-                    if r < block {
-                        let row = first + r0 + r;
-                        let q = quantize_row(&x[row * k..(row + 1) * k], out);
-                        row_params[r] = (q.scale, q.zero);
-                    } else {
-                        out.fill(0);
-                        row_params[r] = (0.0, 0);
-                    }
+            // The task's rows quantised once, padded to whole blocks with zeros.
+            let padded = rows.div_ceil(BLOCK_ROWS) * BLOCK_ROWS;
+            let mut xq = vec![0u8; padded * w.k4];
+            let mut params = vec![(0f32, 0i32); padded];
+            for r in 0..rows {
+                let row = first + r;
+                let q = quantize_row(
+                    &x[row * k..(row + 1) * k],
+                    &mut xq[r * w.k4..(r + 1) * w.k4],
+                );
+                params[r] = (q.scale, q.zero);
+            }
+            // Columns outermost: a block of weights stays in cache while the rows pass.
+            for c0 in (0..w.n_pad).step_by(BLOCK_COLS) {
+                for r0 in (0..rows).step_by(BLOCK_ROWS) {
+                    let block = (rows - r0).min(BLOCK_ROWS);
+                    // SAFETY: `available()` checked the CPU; the tile reads BLOCK_ROWS rows
+                    // of `xq` from r0 (padded), one block of `w.packed`, and writes `block`
+                    // rows of `dst` from r0, columns c0.. below n.
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        tile(
+                            w,
+                            &xq[r0 * w.k4..],
+                            &params[r0..r0 + BLOCK_ROWS],
+                            &mut dst[r0 * n..],
+                            c0,
+                            block,
+                        )
+                    };
                 }
-                // SAFETY: `available()` checked the CPU; the kernel stays inside `xq`
-                // (BLOCK_ROWS × k4), `w.packed` and the `block` rows of `dst` it writes.
-                #[cfg(target_arch = "x86_64")]
-                unsafe {
-                    kernel(
-                        w,
-                        &xq,
-                        &row_params,
-                        &mut dst[r0 * n..(r0 + block) * n],
-                        block,
-                    )
-                };
             }
         };
         let chunks = dst.chunks_mut(ROWS_PER_TASK * n).enumerate();
@@ -211,56 +222,57 @@ impl InplaceOp2 for AccumulateInt8<'_> {
     }
 }
 
-/// `dst[r][j] += sx_r sw_j (Σ_i xq[r][i] wq[j][i] − zp_r Σ_i wq[j][i])` for `block` rows.
+/// One tile: `dst[r][j] += sx_r sw_j (Σ_i xq[r][i] wq[j][i] − zp_r Σ_i wq[j][i])` for the
+/// first `block` of [`BLOCK_ROWS`] rows and the [`BLOCK_COLS`] columns from `c0`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn kernel(
+unsafe fn tile(
     w: &QuantizedWeight,
     xq: &[u8],
-    rows: &[(f32, i32); BLOCK_ROWS],
+    rows: &[(f32, i32)],
     dst: &mut [f32],
+    c0: usize,
     block: usize,
 ) {
     use std::arch::x86_64::*;
     let n = w.n;
     let quads = w.k4 / 4;
-    for c0 in (0..w.n_pad).step_by(BLOCK_COLS) {
-        let mut acc = [[_mm512_setzero_si512(); 2]; BLOCK_ROWS];
-        for q in 0..quads {
-            let base = w.packed.as_ptr().add(q * w.n_pad * 4 + c0 * 4);
-            let w0 = _mm512_loadu_si512(base as *const _);
-            let w1 = _mm512_loadu_si512(base.add(64) as *const _);
-            for (r, a) in acc.iter_mut().enumerate() {
-                let four = (xq.as_ptr().add(r * w.k4 + q * 4) as *const i32).read_unaligned();
-                let xb = _mm512_set1_epi32(four);
-                a[0] = _mm512_dpbusd_epi32(a[0], xb, w0);
-                a[1] = _mm512_dpbusd_epi32(a[1], xb, w1);
-            }
+    let weights = w.packed.as_ptr().add(c0 * w.k4);
+    let mut acc = [[_mm512_setzero_si512(); 2]; BLOCK_ROWS];
+    for q in 0..quads {
+        let base = weights.add(q * BLOCK_COLS * 4);
+        let w0 = _mm512_loadu_si512(base as *const _);
+        let w1 = _mm512_loadu_si512(base.add(64) as *const _);
+        for (r, a) in acc.iter_mut().enumerate() {
+            let four = (xq.as_ptr().add(r * w.k4 + q * 4) as *const i32).read_unaligned();
+            let xb = _mm512_set1_epi32(four);
+            a[0] = _mm512_dpbusd_epi32(a[0], xb, w0);
+            a[1] = _mm512_dpbusd_epi32(a[1], xb, w1);
         }
-        for (r, a) in acc.iter().enumerate().take(block) {
-            let (sx, zp) = rows[r];
-            for (h, v) in a.iter().enumerate() {
-                let col = c0 + h * LANES;
-                if col >= n {
-                    break;
-                }
-                let sums = _mm512_loadu_si512(w.sums.as_ptr().add(col) as *const _);
-                let exact = _mm512_sub_epi32(*v, _mm512_mullo_epi32(_mm512_set1_epi32(zp), sums));
-                let scales = _mm512_mul_ps(
-                    _mm512_loadu_ps(w.scales.as_ptr().add(col)),
-                    _mm512_set1_ps(sx),
-                );
-                let y = _mm512_mul_ps(_mm512_cvtepi32_ps(exact), scales);
-                let live = (n - col).min(LANES);
-                let mask: __mmask16 = if live == LANES {
-                    0xffff
-                } else {
-                    (1u16 << live) - 1
-                };
-                let out = dst.as_mut_ptr().add(r * n + col);
-                let old = _mm512_maskz_loadu_ps(mask, out);
-                _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(old, y));
+    }
+    for (r, a) in acc.iter().enumerate().take(block) {
+        let (sx, zp) = rows[r];
+        for (h, v) in a.iter().enumerate() {
+            let col = c0 + h * LANES;
+            if col >= n {
+                break;
             }
+            let sums = _mm512_loadu_si512(w.sums.as_ptr().add(col) as *const _);
+            let exact = _mm512_sub_epi32(*v, _mm512_mullo_epi32(_mm512_set1_epi32(zp), sums));
+            let scales = _mm512_mul_ps(
+                _mm512_loadu_ps(w.scales.as_ptr().add(col)),
+                _mm512_set1_ps(sx),
+            );
+            let y = _mm512_mul_ps(_mm512_cvtepi32_ps(exact), scales);
+            let live = (n - col).min(LANES);
+            let mask: __mmask16 = if live == LANES {
+                0xffff
+            } else {
+                (1u16 << live) - 1
+            };
+            let out = dst.as_mut_ptr().add(r * n + col);
+            let old = _mm512_maskz_loadu_ps(mask, out);
+            _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(old, y));
         }
     }
 }
