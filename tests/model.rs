@@ -605,18 +605,21 @@ fn models_lists_each_installed_model_once_from_the_clone() {
     );
 }
 
-/// The fused inference path (one query-key-value product; bias, GELU, residual and
-/// masked softmax in place, polynomial erf and exp) against the plain one, on the
-/// shipped entity model and a batch padded to its longest sentence.
-#[test]
-fn fused_inference_gives_the_plain_paths_logits() {
+/// The shipped entity model loaded for inference, and a batch of [`SENTENCES`] padded to
+/// the longest: `(model, ids, mask, shapes, real tokens per row with [CLS]/[SEP])`.
+fn shipped_model_and_batch() -> (
+    stance::model::checkpoint::TokenClassifier,
+    candle_core::Tensor,
+    candle_core::Tensor,
+    candle_core::Tensor,
+    Vec<usize>,
+) {
     use stance::model::checkpoint::{load_tokenizer, TokenClassifier};
-    use stance::model::encoder::Mode;
     use stance::model::inputs::TextEncoder;
 
     let ck = Checkpoint::open(&repo("models/ner")).unwrap();
     let device = candle_core::Device::Cpu;
-    let mut model = TokenClassifier::load(&ck, &device).unwrap();
+    let model = TokenClassifier::load(&ck, &device).unwrap();
     let text_encoder = TextEncoder::new(
         load_tokenizer(&ck.tokenizer, ck.config.vocab_size).unwrap(),
         ck.config.pad_token_id as u32,
@@ -629,27 +632,42 @@ fn fused_inference_gives_the_plain_paths_logits() {
         .collect();
     let rows: Vec<_> = tokens.iter().map(|t| (t, 0..t.ids.len())).collect();
     let (ids, mask, shapes) = text_encoder.batch(&rows, &device).unwrap();
-    let shapes = model.casing.then_some(&shapes);
+    let real = tokens.iter().map(|t| t.ids.len() + 2).collect();
+    (model, ids, mask, shapes, real)
+}
 
+/// Index of the largest logit.
+fn best(v: &[f32]) -> usize {
+    (0..v.len()).max_by(|&x, &y| v[x].total_cmp(&v[y])).unwrap()
+}
+
+/// The fused inference path (one query-key-value product; bias, GELU, residual and
+/// masked softmax in place, polynomial erf and exp) against the plain one, on the
+/// shipped entity model and a batch padded to its longest sentence.
+#[test]
+fn fused_inference_gives_the_plain_paths_logits() {
+    use stance::model::encoder::Mode;
+
+    let (mut model, ids, mask, shapes, real) = shipped_model_and_batch();
+    let shapes = model.casing.then_some(&shapes);
     let fused = model
         .forward(&ids, &mask, shapes, &mut Mode::Infer)
+        .unwrap()
+        .to_vec3::<f32>()
         .unwrap();
     model.encoder.unfuse();
     let plain = model
         .forward(&ids, &mask, shapes, &mut Mode::Infer)
+        .unwrap()
+        .to_vec3::<f32>()
         .unwrap();
-    let (fused, plain) = (
-        fused.to_vec3::<f32>().unwrap(),
-        plain.to_vec3::<f32>().unwrap(),
-    );
     let mut worst = 0f32;
     for (i, (f_row, p_row)) in fused.iter().zip(&plain).enumerate() {
         // Only real tokens: padding rows are never read.
-        for (f, p) in f_row.iter().zip(p_row).take(tokens[i].ids.len() + 2) {
+        for (f, p) in f_row.iter().zip(p_row).take(real[i]) {
             for (a, b) in f.iter().zip(p) {
                 worst = worst.max((a - b).abs());
             }
-            let best = |v: &[f32]| (0..v.len()).max_by(|&x, &y| v[x].total_cmp(&v[y])).unwrap();
             assert_eq!(best(f), best(p), "the same label wins");
         }
     }
@@ -660,30 +678,14 @@ fn fused_inference_gives_the_plain_paths_logits() {
 /// where the CPU has AVX-512 VNNI; a clear error where it has none.
 #[test]
 fn int8_inference_keeps_the_labels_or_says_why_it_cannot_run() {
-    use stance::model::checkpoint::{load_tokenizer, TokenClassifier};
     use stance::model::encoder::Mode;
-    use stance::model::inputs::TextEncoder;
 
-    let ck = Checkpoint::open(&repo("models/ner")).unwrap();
-    let device = candle_core::Device::Cpu;
-    let mut model = TokenClassifier::load(&ck, &device).unwrap();
+    let (mut model, ids, mask, shapes, real) = shipped_model_and_batch();
     if !stance::model::int8::available() {
         let err = model.encoder.quantize_int8().unwrap_err().to_string();
         assert!(err.contains("AVX-512 VNNI"), "{err}");
         return;
     }
-    let text_encoder = TextEncoder::new(
-        load_tokenizer(&ck.tokenizer, ck.config.vocab_size).unwrap(),
-        ck.config.pad_token_id as u32,
-    )
-    .unwrap();
-    let (text, units) = text_and_units();
-    let tokens: Vec<_> = units
-        .iter()
-        .map(|&u| text_encoder.encode(&text, u).unwrap())
-        .collect();
-    let rows: Vec<_> = tokens.iter().map(|t| (t, 0..t.ids.len())).collect();
-    let (ids, mask, shapes) = text_encoder.batch(&rows, &device).unwrap();
     let shapes = model.casing.then_some(&shapes);
     let f32_logits = model
         .forward(&ids, &mask, shapes, &mut Mode::Infer)
@@ -696,10 +698,9 @@ fn int8_inference_keeps_the_labels_or_says_why_it_cannot_run() {
         .unwrap()
         .to_vec3::<f32>()
         .unwrap();
-    let best = |v: &[f32]| (0..v.len()).max_by(|&x, &y| v[x].total_cmp(&v[y])).unwrap();
     let (mut same, mut all, mut moved) = (0, 0, false);
     for (i, (a, b)) in f32_logits.iter().zip(&int8_logits).enumerate() {
-        for (x, y) in a.iter().zip(b).take(tokens[i].ids.len() + 2) {
+        for (x, y) in a.iter().zip(b).take(real[i]) {
             all += 1;
             same += usize::from(best(x) == best(y));
             moved |= x != y;

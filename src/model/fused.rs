@@ -191,20 +191,8 @@ pub fn gelu_(x: &Tensor) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_util::max_diff;
     use candle_core::{Device, D};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// Values spread over the range activations take, and beyond the clamps.
     fn spread(n: usize) -> Vec<f32> {

@@ -285,6 +285,7 @@ pub fn accumulate_product_(dst: &Tensor, x: &Tensor, w: &QuantizedWeight) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_util::{max_abs, max_diff};
     use candle_core::Device;
 
     #[test]
@@ -309,25 +310,8 @@ mod tests {
         let dst = Tensor::ones((m, n), candle_core::DType::F32, &dev).unwrap();
         accumulate_product_(&dst, &x, &q).unwrap();
         let got = (dst - 1.0).unwrap();
-        let err = (&got - &reference)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let top = reference
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let err = max_diff(&got, &reference);
+        let top = max_abs(&reference);
         // 8-bit rounding on both sides: about 1% of the largest output.
         assert!(err < 0.02 * top, "int8 off by {err} (largest output {top})");
         assert!(err > 0.0, "a quantised product is not exact");

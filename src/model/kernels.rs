@@ -301,20 +301,8 @@ pub fn attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_util::max_diff;
     use candle_core::{Device, D};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     fn values(n: usize, seed: f32) -> Vec<f32> {
         (0..n).map(|i| ((i as f32 + seed) * 0.61).sin()).collect()

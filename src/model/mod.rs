@@ -24,6 +24,29 @@ pub mod threads;
 pub mod train;
 pub mod window;
 
+/// Helpers the unit tests of the tensor code share.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::Tensor;
+
+    /// Largest absolute value of `t`.
+    pub fn max_abs(t: &Tensor) -> f32 {
+        t.abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Largest absolute difference of two tensors of one shape.
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        max_abs(&(a - b).unwrap())
+    }
+}
+
 use std::path::PathBuf;
 
 /// Why a model could not be found, loaded or run.
