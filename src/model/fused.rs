@@ -28,22 +28,11 @@ pub(super) fn slice_mut<'a>(
 ) -> Result<&'a mut [f32]> {
     let data = match s {
         CpuStorage::F32(d) => d.as_mut_slice(),
-        _ => candle_core::bail!("{what}: fused ops take f32 tensors"),
+        _ => candle_core::bail!("{what}: takes f32 tensors only"),
     };
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&mut data[a..b]),
         None => candle_core::bail!("{what}: output has to be contiguous"),
-    }
-}
-
-pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = match s {
-        CpuStorage::F32(d) => d.as_slice(),
-        _ => candle_core::bail!("{what}: fused ops take f32 tensors"),
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{what}: input has to be contiguous"),
     }
 }
 

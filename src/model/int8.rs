@@ -13,7 +13,8 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use super::fused::{slice, slice_mut};
+use super::fused::slice_mut;
+use super::ops::contiguous;
 
 /// Output columns per vector: 16 `i32` lanes.
 const LANES: usize = 16;
@@ -174,7 +175,7 @@ impl InplaceOp2 for AccumulateInt8<'_> {
         if !available() {
             candle_core::bail!("{}: this CPU has no AVX-512 VNNI", self.name());
         }
-        let x = slice(s2, l2, self.name())?;
+        let x = contiguous(s2, l2, self.name())?;
         let dst = slice_mut(s1, l1, self.name())?;
         let task = |(t, dst): (usize, &mut [f32])| {
             let first = t * ROWS_PER_TASK;

@@ -16,7 +16,8 @@ use candle_core::{CpuStorage, CustomOp2, InplaceOp3, Layout, Result, Shape, Tens
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::fused::{masked_softmax_row, slice, slice_mut};
+use super::fused::{masked_softmax_row, slice_mut};
+use super::ops::contiguous;
 
 /// How candle splits a product over threads, so both paths use the machine alike.
 fn parallelism() -> Parallelism {
@@ -52,8 +53,8 @@ impl InplaceOp3 for AccumulateProduct {
                 self.name()
             );
         }
-        let x = slice(s2, l2, self.name())?;
-        let w = slice(s3, l3, self.name())?;
+        let x = contiguous(s2, l2, self.name())?;
+        let w = contiguous(s3, l3, self.name())?;
         let dst = slice_mut(s1, l1, self.name())?;
         // SAFETY: the three slices hold m·n, m·k and n·k values with the strides given.
         unsafe {
@@ -106,11 +107,11 @@ impl CustomOp2 for StartRows {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let bias = slice(s2, l2, self.name())?;
+        let bias = contiguous(s2, l2, self.name())?;
         let n = bias.len();
         let mut out = Vec::with_capacity(self.rows * n);
         if l1.shape().elem_count() == self.rows * n {
-            let x = slice(s1, l1, self.name())?;
+            let x = contiguous(s1, l1, self.name())?;
             for row in x.chunks_exact(n) {
                 out.extend(row.iter().zip(bias).map(|(a, b)| a + b));
             }
@@ -184,8 +185,8 @@ impl CustomOp2 for Attention {
         }
         let seq = rows / batch;
         let head = hidden / heads;
-        let qkv = slice(s1, l1, self.name())?;
-        let mask = slice(s2, l2, self.name())?;
+        let qkv = contiguous(s1, l1, self.name())?;
+        let mask = contiguous(s2, l2, self.name())?;
         if mask.len() != batch * seq {
             candle_core::bail!(
                 "{}: mask of {} for {batch} x {seq}",

@@ -9,10 +9,12 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+/// The f32 values of a contiguous CPU tensor (the custom ops here and in [`super::fused`],
+/// [`super::kernels`] and [`super::int8`] take no other).
+pub(super) fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = match s {
         CpuStorage::F32(d) => d.as_slice(),
-        _ => candle_core::bail!("{what}: training ops take f32 tensors"),
+        _ => candle_core::bail!("{what}: takes f32 tensors only"),
     };
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
