@@ -355,6 +355,30 @@ def report(meta, wl, peers, stance_rows, spacy, classify, classify_int8=None) ->
     return "\n".join(L)
 
 
+def run_stance_bench(a, out: Path, extra: list[str]):
+    """`stance bench` on the encoder workload (plus `extra` flags); its rows, or None after
+    saying what failed. int8 rows are told apart by their parallelism ("workers int8")."""
+    name = "stance_bench" + "".join(e.replace("--", "_") for e in extra)
+    r = run([a.stance, "bench", "--data", a.data, "--sentences", a.sentences, "--threads", a.threads,
+             "--batch-sizes", a.batch_sizes, "--parallelism", a.parallelism, "--format", "json", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    (out / f"{name}.json").write_text(r.stdout)
+    (out / f"{name}.stderr").write_text(r.stderr)
+    sys.stderr.write(r.stderr)
+    label = " ".join(["stance bench", *extra])
+    if r.returncode != 0:
+        print(f"error: {label} failed (exit {r.returncode})", file=sys.stderr)
+        return None
+    rows = parse_stance_bench(r.stdout, r.stderr)
+    if not rows:
+        print(f"error: could not read {label}'s output (see {name}.json)", file=sys.stderr)
+        return None
+    if "--int8" in extra:
+        for row in rows:
+            row["parallelism"] = f"{row.get('parallelism', '?')} int8"
+    return rows
+
+
 def csv_list(kind):
     return lambda s: [kind(x) for x in s.split(",") if x.strip()]
 
@@ -422,32 +446,12 @@ def main(argv=None) -> int:
             if r.returncode != 0:
                 return r.returncode
             peers = json.loads((out / "encoder_peers.json").read_text())
-            r = run([a.stance, "bench", "--data", a.data, "--sentences", a.sentences, "--threads", a.threads,
-                     "--batch-sizes", a.batch_sizes, "--parallelism", a.parallelism, "--format", "json"],
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-            (out / "stance_bench.json").write_text(r.stdout)
-            (out / "stance_bench.stderr").write_text(r.stderr)
-            sys.stderr.write(r.stderr)
-            if r.returncode != 0:
-                print(f"error: stance bench failed (exit {r.returncode})", file=sys.stderr)
-                return 1
-            stance_rows = parse_stance_bench(r.stdout, r.stderr)
-            if not stance_rows:
-                print("error: could not read stance bench's output (see stance_bench.json)", file=sys.stderr)
-                return 1
-            if a.int8:
-                r = run([a.stance, "bench", "--data", a.data, "--sentences", a.sentences, "--threads", a.threads,
-                         "--batch-sizes", a.batch_sizes, "--parallelism", a.parallelism, "--format", "json", "--int8"],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-                (out / "stance_bench_int8.json").write_text(r.stdout)
-                sys.stderr.write(r.stderr)
-                if r.returncode != 0:
-                    print(f"error: stance bench --int8 failed (exit {r.returncode})", file=sys.stderr)
+            stance_rows = []
+            for extra in [[]] + ([["--int8"]] if a.int8 else []):
+                rows = run_stance_bench(a, out, extra)
+                if rows is None:
                     return 1
-                int8_rows = parse_stance_bench(r.stdout, r.stderr)
-                for row in int8_rows:
-                    row["parallelism"] = f"{row.get('parallelism', '?')} int8"
-                stance_rows += int8_rows
+                stance_rows += rows
             for row in stance_rows:
                 row["tokens_per_second"], row["tokens_basis"] = stance_tokens_per_second(row, wl)
                 row["parallelism"] = str(row.get("parallelism", "?"))
