@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StanceError};
 use crate::input::{self, InputFormat, ReadOptions, Source};
-use crate::model::tagger::InferenceOptions;
+use crate::model::tagger::{InferenceOptions, Precision};
 use crate::model::threads::Parallelism;
 use crate::pipeline::{BackendChoice, ModelChoice, Pipeline, StageTimes};
 use crate::span::Span;
@@ -29,8 +29,8 @@ pub struct BenchConfig {
     pub threads: usize,
     pub batch_size: usize,
     pub parallelism: Parallelism,
-    /// Dense layers in int8 (`--int8`).
-    pub int8: bool,
+    /// Number format of the dense layers (`--precision`).
+    pub precision: Precision,
 }
 
 impl BenchConfig {
@@ -40,7 +40,7 @@ impl BenchConfig {
             batch_size: self.batch_size,
             threads: self.threads,
             parallelism: self.parallelism,
-            int8: self.int8,
+            precision: self.precision,
             ..Default::default()
         }
     }
@@ -60,7 +60,7 @@ pub fn configurations(
                     threads,
                     batch_size,
                     parallelism,
-                    int8: false,
+                    precision: Precision::default(),
                 });
             }
         }
@@ -72,9 +72,12 @@ pub fn configurations(
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchRow {
     pub threads: usize,
-    /// Dense layers in int8 (`--int8`).
+    /// Dense layers ran in int8 (`--precision int8`, or `auto` on a VNNI CPU).
     #[serde(default)]
     pub int8: bool,
+    /// The number format the dense layers ran in: "f32" or "int8".
+    #[serde(default)]
+    pub precision: String,
     pub batch_size: usize,
     pub parallelism: String,
     pub sentences: usize,
@@ -232,7 +235,8 @@ pub fn measure_encoder(
     let per_second = |n: usize, s: f64| (n as f64 / s.max(1e-9)).round();
     Ok(BenchRow {
         threads: config.threads,
-        int8: config.int8,
+        int8: config.precision.resolve() == Precision::Int8,
+        precision: config.precision.resolve().as_str().to_string(),
         batch_size: config.batch_size,
         parallelism: config.parallelism.as_str().to_string(),
         sentences: chosen.len(),
@@ -377,7 +381,7 @@ mod tests {
                 threads: 1,
                 batch_size: 1,
                 parallelism: Parallelism::Workers,
-                int8: false,
+                precision: Precision::Auto,
             }
         );
         assert_eq!(c[5].threads, 2);
@@ -389,6 +393,7 @@ mod tests {
         BenchRow {
             threads: 1,
             int8: false,
+            precision: "f32".into(),
             batch_size: 1,
             parallelism: "workers".into(),
             sentences,

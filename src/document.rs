@@ -23,6 +23,10 @@ pub struct Document {
     pub sentences: Vec<SpanOut>,
     /// Length of the text in characters.
     pub chars: usize,
+    /// Number format the models' dense layers ran in ("f32" or "int8", see
+    /// `classify --precision`); absent when no model ran (the rules backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
     /// Why the document could not be analysed; its other lists are then empty.
     /// Absent for documents that were analysed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +181,7 @@ impl Document {
                 .collect(),
             sentences: (0..doc.sentences.len()).map(sentence_span).collect(),
             chars: map.char_len(),
+            precision: None,
             error: None,
         }
     }
@@ -192,6 +197,7 @@ impl Document {
             statements: Vec::new(),
             sentences: Vec::new(),
             chars: text.chars().count(),
+            precision: None,
             error: Some(error),
         }
     }

@@ -11,7 +11,7 @@ use stance::bench::{self, BenchConfig};
 use stance::cli::at_least;
 use stance::eval::stance as eval_stance;
 use stance::input::{self, InputFormat, ReadOptions, Source};
-use stance::model::tagger::InferenceOptions;
+use stance::model::tagger::{InferenceOptions, Precision};
 use stance::model::threads::{self, Parallelism};
 use stance::model::train::TrainOptions;
 use stance::output::{DocWriter, OutputFormat, WriteOptions};
@@ -151,9 +151,9 @@ struct BenchArgs {
     /// Entity model (default: the shipped one).
     #[arg(long)]
     model: Option<String>,
-    /// Dense layers in 8-bit integers (AVX-512 VNNI CPUs), as `classify --int8`.
-    #[arg(long)]
-    int8: bool,
+    /// Number format of the dense layers, as `classify --precision`.
+    #[arg(long, value_enum, default_value_t = Precision::default())]
+    precision: Precision,
     /// Report format.
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
     format: ReportFormat,
@@ -169,7 +169,7 @@ impl BenchArgs {
             threads: self.threads[0],
             batch_size: self.batch_sizes[0],
             parallelism: self.parallelism[0],
-            int8: self.int8,
+            precision: self.precision,
         }
     }
 }
@@ -631,8 +631,10 @@ fn train_stance_cmd(args: TrainStanceArgs, g: Globals) -> Result<ExitCode> {
         progress: !g.quiet && io::stderr().is_terminal(),
         ..args.options
     };
+    // The target head learns from these states: f32, as the model was trained.
     let inference = InferenceOptions {
         threads: opts.threads,
+        precision: Precision::F32,
         ..Default::default()
     };
     let tagger =
@@ -746,7 +748,7 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
         bench::configurations(&args.parallelism, &args.threads, &args.batch_sizes)
             .into_iter()
             .map(|c| BenchConfig {
-                int8: args.int8,
+                precision: args.precision,
                 ..c
             })
             .collect();
@@ -757,9 +759,7 @@ fn bench_cmd(args: BenchArgs) -> Result<ExitCode> {
         cmd.args(["--threads", &c.threads.to_string()]);
         cmd.args(["--batch-sizes", &c.batch_size.to_string()]);
         cmd.args(["--parallelism", c.parallelism.as_str()]);
-        if c.int8 {
-            cmd.arg("--int8");
-        }
+        cmd.args(["--precision", c.precision.as_str()]);
         if let Some(m) = &args.model {
             cmd.args(["--model", m]);
         }

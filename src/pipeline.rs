@@ -12,7 +12,7 @@ use crate::edges::tidy;
 use crate::error::{Result, StanceError};
 use crate::model::load_tagger;
 use crate::model::source::default_stance;
-use crate::model::tagger::{InferenceOptions, ModelTagger};
+use crate::model::tagger::{InferenceOptions, ModelTagger, Precision};
 use crate::ner::rules::RuleTagger;
 use crate::ner::{Entity, EntityTagger};
 use crate::stance::model::{Hybrid, ModelClassifier};
@@ -172,6 +172,9 @@ pub struct PipelineInfo {
     pub backend: String,
     pub entities: String,
     pub statements: String,
+    /// The models' number format ("f32" or "int8"); absent for the rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
 }
 
 /// `path` relative to the working directory when it lies below it: shorter, and
@@ -250,12 +253,13 @@ impl Pipeline {
         };
         let o = &tagger.options;
         log::info!(
-            "entity model {} loaded in {:.2} s ({} threads, {} parallelism, batches of {})",
+            "entity model {} loaded in {:.2} s ({} threads, {} parallelism, batches of {}, {})",
             tagger.source,
             started.elapsed().as_secs_f64(),
             o.threads,
             o.parallelism.as_str(),
-            o.batch_size
+            o.batch_size,
+            o.precision.resolve().as_str()
         );
         let started = std::time::Instant::now();
         let stance = load_stance(model, &tagger);
@@ -310,6 +314,13 @@ impl Pipeline {
         }
     }
 
+    /// The number format the models run in (`--precision`, resolved for this CPU);
+    /// `None` when no model runs.
+    pub fn precision(&self) -> Option<Precision> {
+        let model = self.word_pieces.as_ref()?;
+        Some(model.options.precision.resolve())
+    }
+
     /// The entity tagger (for `stance eval ner`).
     pub fn tagger(&self) -> &dyn EntityTagger {
         self.tagger.as_ref()
@@ -321,6 +332,7 @@ impl Pipeline {
             backend: self.backend().as_str().to_string(),
             entities: relative(&self.sources.0),
             statements: relative(&self.sources.1),
+            precision: self.precision().map(|p| p.as_str().to_string()),
         }
     }
 
@@ -365,7 +377,8 @@ impl Pipeline {
         }
         times.stance += lap(clock);
         let clock = Instant::now();
-        let out = Document::build(id, self.backend(), &doc);
+        let mut out = Document::build(id, self.backend(), &doc);
+        out.precision = self.precision().map(|p| p.as_str().to_string());
         times.output += lap(clock);
         Ok(out)
     }

@@ -214,6 +214,34 @@ fn stance_with_model(dir: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// Documents name the number format their models ran in; `auto` means int8 only
+/// where the CPU runs it, and the rules run no model.
+#[test]
+fn documents_name_the_precision_the_models_ran_in() {
+    let (_t, dir) = write(&Tiny::default());
+    let text = "Kerry warned Russia on Monday.";
+    let run = |cmd: &mut assert_cmd::Command| cmd.write_stdin(text).output().unwrap();
+    let precision_of = |extra: &[&str]| {
+        let out = run(stance_with_model(&dir).args(extra));
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        json_of(&out.stdout)["precision"].clone()
+    };
+    let vnni = stance::model::int8::available();
+    assert_eq!(precision_of(&["--precision", "f32"]), "f32");
+    assert_eq!(precision_of(&[]), if vnni { "int8" } else { "f32" });
+    if vnni {
+        assert_eq!(precision_of(&["--precision", "int8"]), "int8");
+    } else {
+        let out = run(stance_with_model(&dir).args(["--precision", "int8"]));
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("AVX-512 VNNI"), "{err}");
+    }
+    let rules = run(stance().args(["classify", "--format", "json", "--backend", "rules"]));
+    assert!(json_of(&rules.stdout).get("precision").is_none());
+}
+
 #[test]
 fn cli_runs_a_checkpoint_and_marks_entities_as_model_output() {
     let (_t, dir) = write(&Tiny::default());
@@ -674,7 +702,7 @@ fn fused_inference_gives_the_plain_paths_logits() {
     assert!(worst < 1e-4, "fused and plain logits differ by {worst}");
 }
 
-/// `--int8` on the shipped entity model: the same labels as f32 on nearly every token
+/// `--precision int8` on the shipped entity model: the same labels as f32 on nearly every token
 /// where the CPU has AVX-512 VNNI; a clear error where it has none.
 #[test]
 fn int8_inference_keeps_the_labels_or_says_why_it_cannot_run() {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::tiny::{self, Tiny};
 use common::*;
 use stance::model::checkpoint::Checkpoint;
-use stance::model::tagger::{InferenceOptions, ModelTagger};
+use stance::model::tagger::{InferenceOptions, ModelTagger, Precision};
 use stance::model::train::{train_ner, TrainOptions};
 use stance::span::Span;
 
@@ -96,6 +96,7 @@ fn loss_falls_and_the_saved_model_reloads_with_the_same_predictions() {
     let unit = [Span::new(0, text.len())];
     let opts = InferenceOptions {
         threads: 1,
+        precision: Precision::F32,
         ..Default::default()
     };
     let in_memory = run

@@ -333,23 +333,23 @@ def report(meta, wl, peers, stance_rows, spacy, classify, classify_int8=None) ->
             )
         if classify:
             L.append(
-                f"| stance classify (default backend, {classify['threads']} threads) | {fmt(classify['words_per_second'])} | "
+                f"| stance classify --precision f32 (default backend, {classify['threads']} threads) | {fmt(classify['words_per_second'])} | "
                 f"{fmt(classify['words_per_second_wall'])} | {classify['startup_seconds']:.2f} | {classify['seconds']:.2f} | {fmt(classify['peak_rss_mib'])} |"
             )
         if classify_int8:
             c = classify_int8
             L.append(
-                f"| stance classify --int8 ({c['threads']} threads) | {fmt(c['words_per_second'])} | "
+                f"| stance classify --precision int8, the default on VNNI CPUs ({c['threads']} threads) | {fmt(c['words_per_second'])} | "
                 f"{fmt(c['words_per_second_wall'])} | {c['startup_seconds']:.2f} | {c['seconds']:.2f} | {fmt(c['peak_rss_mib'])} |"
             )
         if spacy and classify:
             L.append(
-                f"| **stance ÷ spaCy** | **{ratio(classify['words_per_second'], spacy['words_per_second'])}** | "
+                f"| **stance f32 ÷ spaCy** | **{ratio(classify['words_per_second'], spacy['words_per_second'])}** | "
                 f"**{ratio(classify['words_per_second_wall'], spacy['words_per_second_wall'])}** | | | |"
             )
         if spacy and classify_int8:
             L.append(
-                f"| **stance --int8 ÷ spaCy** | **{ratio(classify_int8['words_per_second'], spacy['words_per_second'])}** | "
+                f"| **stance int8 ÷ spaCy** | **{ratio(classify_int8['words_per_second'], spacy['words_per_second'])}** | "
                 f"**{ratio(classify_int8['words_per_second_wall'], spacy['words_per_second_wall'])}** | | | |"
             )
     return "\n".join(L)
@@ -358,7 +358,8 @@ def report(meta, wl, peers, stance_rows, spacy, classify, classify_int8=None) ->
 def run_stance_bench(a, out: Path, extra: list[str]):
     """`stance bench` on the encoder workload (plus `extra` flags); its rows, or None after
     saying what failed. int8 rows are told apart by their parallelism ("workers int8")."""
-    name = "stance_bench" + "".join(e.replace("--", "_") for e in extra)
+    int8 = extra[-1:] == ["int8"]
+    name = "stance_bench_int8" if int8 else "stance_bench"
     r = run([a.stance, "bench", "--data", a.data, "--sentences", a.sentences, "--threads", a.threads,
              "--batch-sizes", a.batch_sizes, "--parallelism", a.parallelism, "--format", "json", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -373,7 +374,7 @@ def run_stance_bench(a, out: Path, extra: list[str]):
     if not rows:
         print(f"error: could not read {label}'s output (see {name}.json)", file=sys.stderr)
         return None
-    if "--int8" in extra:
+    if int8:
         for row in rows:
             row["parallelism"] = f"{row.get('parallelism', '?')} int8"
     return rows
@@ -399,7 +400,7 @@ def main(argv=None) -> int:
     p.add_argument("--engines", default=",".join(PEER_ENGINES), help="encoder peers (default: %(default)s)")
     p.add_argument("--corpus", type=Path, default=CACHE / "news60.jsonl", help="whole-path JSON Lines corpus (default: %(default)s)")
     p.add_argument("--classify-arg", action="append", default=[], help="extra argument for stance classify (repeatable), e.g. --classify-arg=--backend=rules")
-    p.add_argument("--int8", action="store_true", help="also run stance's int8 path (bench --int8, classify --int8; CPUs with AVX-512 VNNI)")
+    p.add_argument("--int8", action="store_true", help="also run stance's int8 path (bench and classify --precision int8; CPUs with AVX-512 VNNI, where it is the default)")
     p.add_argument("--skip-encoder", action="store_true", help="skip part 1 (encoder)")
     p.add_argument("--skip-whole", action="store_true", help="skip part 2 (spaCy and stance classify)")
     p.add_argument("--out", type=Path, help="results directory (default: benches/peer/.cache/results/<UTC time>)")
@@ -447,7 +448,7 @@ def main(argv=None) -> int:
                 return r.returncode
             peers = json.loads((out / "encoder_peers.json").read_text())
             stance_rows = []
-            for extra in [[]] + ([["--int8"]] if a.int8 else []):
+            for extra in [["--precision", "f32"]] + ([["--precision", "int8"]] if a.int8 else []):
                 rows = run_stance_bench(a, out, extra)
                 if rows is None:
                     return 1
@@ -463,11 +464,11 @@ def main(argv=None) -> int:
             if r.returncode != 0:
                 return r.returncode
             spacy = json.loads((out / "spacy.json").read_text())
-            classify = time_stance_classify(a.stance, a.corpus, a.threads, out, a.classify_arg)
+            classify = time_stance_classify(a.stance, a.corpus, a.threads, out, a.classify_arg + ["--precision", "f32"])
             (out / "stance_classify.json").write_text(json.dumps(classify, indent=2) + "\n")
             if a.int8:
                 classify_int8 = time_stance_classify(
-                    a.stance, a.corpus, a.threads, out, a.classify_arg + ["--int8"], "stance_classify_int8"
+                    a.stance, a.corpus, a.threads, out, a.classify_arg + ["--precision", "int8"], "stance_classify_int8"
                 )
                 (out / "stance_classify_int8.json").write_text(json.dumps(classify_int8, indent=2) + "\n")
 

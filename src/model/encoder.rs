@@ -147,6 +147,10 @@ impl Layer {
     }
 }
 
+/// Rows per block of a layer's feed-forward part on the int8 path: their intermediate
+/// activations (`rows × intermediate` f32, 768 KiB for MiniLM) stay in a core's L2.
+const ROWS_PER_CACHED_BLOCK: usize = 128;
+
 /// A layer's query, key and value projections as one matrix `[3 hidden, hidden]`, so
 /// inference runs one matrix product where the checkpoint has three.
 #[derive(Debug, Clone)]
@@ -273,7 +277,7 @@ impl Encoder {
     /// quantisation, see [`int8`]); fails on a CPU without AVX-512 VNNI.
     pub fn quantize_int8(&mut self) -> Result<()> {
         if !int8::available() {
-            candle_core::bail!("--int8 needs a CPU with AVX-512 VNNI; this one has none");
+            candle_core::bail!("--precision int8 needs a CPU with AVX-512 VNNI; this one has none (--precision auto runs f32 on it)");
         }
         if self.fused.is_none() {
             self.prepare_inference()?;
@@ -318,23 +322,38 @@ impl Encoder {
         product(&qkv, &rows, &f.qkv.weight, q8.map(|q| &q.qkv))?;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let ctx = kernels::attention(&qkv, mask, batch, self.heads, scale)?;
-        let attn = kernels::plus_bias(&rows, &layer.out.bias)?;
-        product(&attn, &ctx, &layer.out.weight, q8.map(|q| &q.out))?;
-        let x = layer.attn_norm.forward(&attn, &mut Mode::Infer)?;
-        let ff = kernels::bias_rows(&layer.ff_in.bias, m)?;
-        product(&ff, &x, &layer.ff_in.weight, q8.map(|q| &q.ff_in))?;
-        let ff = if act_gelu {
-            fused::gelu_(&ff)?;
-            ff
-        } else {
-            self.activation(&ff, &Mode::Infer)?
+        // Everything after attention works row by row. int8 runs it in blocks of rows
+        // whose feed-forward activations stay in the core's cache; f32 in one block, as
+        // gemm packs the weights again for every call.
+        let block = match q8 {
+            Some(_) => ROWS_PER_CACHED_BLOCK,
+            None => m,
         };
-        let out = kernels::plus_bias(&x, &layer.ff_out.bias)?;
-        product(&out, &ff, &layer.ff_out.weight, q8.map(|q| &q.ff_out))?;
-        layer
-            .out_norm
-            .forward(&out, &mut Mode::Infer)?
-            .reshape((batch, seq, h))
+        let mut outs = Vec::with_capacity(m.div_ceil(block.max(1)));
+        for start in (0..m).step_by(block.max(1)) {
+            let len = block.min(m - start);
+            let rows = rows.narrow(0, start, len)?;
+            let ctx = ctx.narrow(0, start, len)?;
+            let attn = kernels::plus_bias(&rows, &layer.out.bias)?;
+            product(&attn, &ctx, &layer.out.weight, q8.map(|q| &q.out))?;
+            let x = layer.attn_norm.forward(&attn, &mut Mode::Infer)?;
+            let ff = kernels::bias_rows(&layer.ff_in.bias, len)?;
+            product(&ff, &x, &layer.ff_in.weight, q8.map(|q| &q.ff_in))?;
+            let ff = if act_gelu {
+                fused::gelu_(&ff)?;
+                ff
+            } else {
+                self.activation(&ff, &Mode::Infer)?
+            };
+            let out = kernels::plus_bias(&x, &layer.ff_out.bias)?;
+            product(&out, &ff, &layer.ff_out.weight, q8.map(|q| &q.ff_out))?;
+            outs.push(layer.out_norm.forward(&out, &mut Mode::Infer)?);
+        }
+        let out = match outs.len() {
+            1 => outs.pop().expect("one block"),
+            _ => Tensor::cat(&outs, 0)?,
+        };
+        out.reshape((batch, seq, h))
     }
 
     pub fn arch(&self) -> Architecture {

@@ -1,4 +1,5 @@
-//! Dense layers in 8-bit integers on CPUs with AVX-512 VNNI (opt-in: `--int8`).
+//! Dense layers in 8-bit integers on CPUs with AVX-512 VNNI (`--precision int8`, the
+//! default there).
 //!
 //! Dynamic quantisation, as onnxruntime's: weights once, symmetric per output column
 //! (`i8`, scale `max |w| / 127`); activations per row at run time, asymmetric (`u8` with

@@ -4,7 +4,7 @@
 //! - [`checkpoint`]: reading and validating `config.json`, `tokenizer.json` and the weights
 //! - [`encoder`]: the BERT-family encoder (inference and training)
 //! - [`fused`], [`kernels`]: its element-wise steps and matrix products fused for inference;
-//!   [`int8`]: its dense products in 8-bit integers (`--int8`)
+//!   [`int8`]: its dense products in 8-bit integers (`--precision int8`)
 //! - [`window`], [`aggregate`]: long texts and sub-word tokens to entity spans
 //! - [`tagger`]: the [`crate::EntityTagger`] that puts them together
 

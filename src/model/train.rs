@@ -27,7 +27,7 @@ use super::encoder::Mode;
 use super::inputs::{TextEncoder, Tokens};
 use super::ops::SplitMix64;
 use super::optim::{schedule, AdamW, AdamWConfig};
-use super::tagger::{InferenceOptions, ModelTagger};
+use super::tagger::{InferenceOptions, ModelTagger, Precision};
 use super::threads;
 use super::ModelError;
 use crate::conll::{self, Document};
@@ -425,8 +425,13 @@ impl Trainable {
         out
     }
 
-    /// A tagger over the current weights (they keep training underneath it).
+    /// A tagger over the current weights (they keep training underneath it), in f32
+    /// whatever `options.precision` says: weights still changing cannot be quantised once.
     pub fn tagger(&self, options: InferenceOptions) -> ModelTagger {
+        let options = InferenceOptions {
+            precision: Precision::F32,
+            ..options
+        };
         ModelTagger::from_parts(self.model.clone(), self.encoder.clone(), options)
     }
 
@@ -639,9 +644,11 @@ pub fn train_ner(
     let minutes_before = state.minutes;
     let elapsed = |started: &Instant| minutes_before + started.elapsed().as_secs_f64() / 60.0;
     let mut last_checkpoint = Instant::now();
+    // Evaluated as trained: f32, the same figures on every CPU.
     let infer = InferenceOptions {
         threads: opts.threads,
         context: Some(context),
+        precision: Precision::F32,
         ..Default::default()
     };
     while state.epoch < opts.epochs {

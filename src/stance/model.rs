@@ -28,7 +28,7 @@ use crate::doc::Doc;
 use crate::error::{During, Result, StanceError};
 use crate::model::encoder::{dense, Dense};
 use crate::model::inputs::Tokens;
-use crate::model::tagger::{ModelTagger, TokenStates};
+use crate::model::tagger::{ModelTagger, Precision, TokenStates};
 use crate::ner::{Entity, EntityLabel};
 use crate::span::Span;
 use crate::Backend;
@@ -365,7 +365,7 @@ impl ModelClassifier {
         let targets = TargetHead::build(config.state_dim, config.hidden, vb)
             .map_err(|e| bad("targets.safetensors", e.to_string()))?;
         let mut actors = MarkerModel::load(&dir.join("actors"))?;
-        if encoder.options.int8 {
+        if encoder.options.precision.resolve() == Precision::Int8 {
             actors
                 .model
                 .encoder
