@@ -49,9 +49,10 @@ pub fn product_threads(threads: usize, parallelism: Parallelism) -> usize {
     }
 }
 
-/// Applies `f` to every item on `workers` threads (items `w`, `w + workers`, ...
-/// go to worker `w`), each inside its own one-thread rayon pool so that the
-/// workers never wait for each other. Results come back in item order; the
+/// Applies `f` to every item on `workers` threads, each inside its own one-thread
+/// rayon pool so that the workers never wait for each other. A worker takes the next
+/// item not yet taken, so one slow item does not leave the others idle; what an item
+/// gives does not depend on which worker ran it. Results come back in item order; the
 /// first error wins.
 pub fn map_workers<I, T, E, F>(workers: usize, items: &[I], f: F) -> Result<Vec<T>, E>
 where
@@ -65,9 +66,10 @@ where
         return items.iter().map(&f).collect();
     }
     let f = &f;
+    let next = &std::sync::atomic::AtomicUsize::new(0);
     let parts: Vec<Result<Vec<(usize, T)>, E>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
-            .map(|w| {
+            .map(|_| {
                 scope.spawn(move || {
                     let pool = rayon::ThreadPoolBuilder::new()
                         .num_threads(1)
@@ -75,7 +77,9 @@ where
                         .expect("a one-thread pool");
                     pool.install(|| {
                         let mut out = Vec::new();
-                        for (i, item) in items.iter().enumerate().skip(w).step_by(workers) {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(item) = items.get(i) else { break };
                             out.push((i, f(item)?));
                         }
                         Ok(out)
@@ -105,12 +109,18 @@ where
 /// tokens keeps short sentences in batches of 32 and long windows in smaller ones.
 pub const MAX_BATCH_TOKENS: usize = 4096;
 
+/// Largest share of a batch's tokens that may be padding. One document's sentences
+/// range from a few word pieces to over a hundred: in one batch, most of its tokens
+/// were padding (measured: the stance pass took twice as long at batch 32 as at 1).
+pub const MAX_PADDING_SHARE: f64 = 0.1;
+
 /// Runs `f` over batches of the items `0..lengths.len()` on `workers` threads and
-/// returns one output per item, in item order. Batches are length-sorted (little
-/// padding) and hold at most `batch` items and [`MAX_BATCH_TOKENS`] padded tokens,
-/// fewer items when that would leave a worker idle (a short text's few windows
-/// still spread over the cores). `f` gets a batch's item indices and returns one
-/// output per index.
+/// returns one output per item, in item order. Batches are length-sorted and hold at
+/// most `batch` items, [`MAX_BATCH_TOKENS`] padded tokens and
+/// [`MAX_PADDING_SHARE`] of padding, fewer items when that would leave a worker
+/// idle (a short text's few windows still spread over the cores); the costliest
+/// run first, so the last to finish is a small one. `f` gets a batch's item indices
+/// and returns one output per index.
 pub fn map_batches<T, E, F>(
     lengths: &[usize],
     batch: usize,
@@ -128,18 +138,24 @@ where
         .max(1)
         .min(lengths.len().div_ceil(workers.max(1)).max(1));
     let mut batches: Vec<&[usize]> = Vec::new();
-    let mut start = 0;
+    let (mut start, mut real) = (0, 0);
     for (k, &i) in order.iter().enumerate() {
         // Sorted by length: the item just added is the longest, so it sets the padding.
         let size = k - start + 1;
-        if size > per || (size > 1 && size * lengths[i] > MAX_BATCH_TOKENS) {
+        let padded = size * lengths[i];
+        let padding = padded - (real + lengths[i]);
+        let too_padded = padding as f64 > MAX_PADDING_SHARE * padded as f64;
+        if size > per || (size > 1 && (padded > MAX_BATCH_TOKENS || too_padded)) {
             batches.push(&order[start..k]);
-            start = k;
+            (start, real) = (k, 0);
         }
+        real += lengths[i];
     }
     if start < order.len() {
         batches.push(&order[start..]);
     }
+    let cost = |b: &[usize]| b.len() * b.last().map_or(0, |&i| lengths[i]);
+    batches.sort_by_key(|b| std::cmp::Reverse(cost(b)));
     let results = map_workers(workers, &batches, |b| f(b))?;
     let mut slots: Vec<Option<T>> = (0..lengths.len()).map(|_| None).collect();
     for (b, outputs) in batches.iter().zip(results) {
@@ -174,7 +190,7 @@ mod tests {
 
     #[test]
     fn batches_return_outputs_in_item_order() {
-        let lengths = [5, 1, 4, 2, 3, 9, 0];
+        let lengths = [50, 10, 40, 20, 30, 90, 9];
         let seen = std::sync::Mutex::new(Vec::new());
         let out = map_batches(&lengths, 2, 2, |b| {
             seen.lock().unwrap().push(b.to_vec());
@@ -198,9 +214,48 @@ mod tests {
             Ok::<_, String>(b.to_vec())
         })
         .unwrap();
-        let batches = seen.into_inner().unwrap();
+        let mut batches = seen.into_inner().unwrap();
+        batches.sort();
         assert_eq!(batches, vec![vec![0, 1, 2, 3], vec![4, 5], vec![6]]);
         assert!(batches.iter().all(|b| b.len() == 1
             || b.iter().map(|&i| lengths[i]).max().unwrap() * b.len() <= MAX_BATCH_TOKENS));
+    }
+
+    #[test]
+    fn short_and_long_items_are_not_padded_together_and_the_costliest_go_first() {
+        let lengths = [100, 10, 11, 101, 12];
+        let seen = std::sync::Mutex::new(Vec::new());
+        map_batches(&lengths, 32, 1, |b| {
+            seen.lock().unwrap().push(b.to_vec());
+            Ok::<_, String>(b.to_vec())
+        })
+        .unwrap();
+        let batches = seen.into_inner().unwrap();
+        assert_eq!(batches, vec![vec![0, 3], vec![1, 2, 4]]);
+        for b in &batches {
+            let longest = b.iter().map(|&i| lengths[i]).max().unwrap();
+            let real: usize = b.iter().map(|&i| lengths[i]).sum();
+            let padded = longest * b.len();
+            assert!((padded - real) as f64 <= MAX_PADDING_SHARE * padded as f64);
+        }
+    }
+
+    #[test]
+    fn a_slow_item_does_not_hold_the_others_back() {
+        // Worker A takes the slow item 0; B must take every other item meanwhile.
+        let items: Vec<u64> = vec![300, 1, 1, 1, 1, 1];
+        let ran_by = std::sync::Mutex::new(Vec::new());
+        map_workers(2, &items, |ms| {
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+            ran_by
+                .lock()
+                .unwrap()
+                .push((*ms, std::thread::current().id()));
+            Ok::<_, String>(())
+        })
+        .unwrap();
+        let ran_by = ran_by.into_inner().unwrap();
+        let slow = ran_by.iter().find(|r| r.0 == 300).unwrap().1;
+        assert!(ran_by.iter().filter(|r| r.0 == 1).all(|r| r.1 != slow));
     }
 }
