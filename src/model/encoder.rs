@@ -151,13 +151,25 @@ impl Layer {
 /// activations (`rows × intermediate` f32, 768 KiB for MiniLM) stay in a core's L2.
 const ROWS_PER_CACHED_BLOCK: usize = 128;
 
-/// A layer's query, key and value projections as one matrix `[3 hidden, hidden]`, so
-/// inference runs one matrix product where the checkpoint has three.
+/// A layer's weights as inference reads them: the query, key and value projections as
+/// one matrix, so inference runs one product where the checkpoint has three, and every
+/// dense weight transposed to `[in, out]`, which gemm reads without copying it first.
 #[derive(Debug, Clone)]
 struct FusedLayer {
-    qkv: Dense,
+    qkv_bias: Tensor,
+    /// The f32 weights; dropped once the layer runs in int8.
+    transposed: Option<Arc<TransposedLayer>>,
     /// The four products' weights in int8, after [`Encoder::quantize_int8`].
     int8: Option<Arc<Int8Layer>>,
+}
+
+/// A layer's dense weights `[in, out]` (shared by the workers' copies of the model).
+#[derive(Debug)]
+struct TransposedLayer {
+    qkv: Tensor,
+    out: Tensor,
+    ff_in: Tensor,
+    ff_out: Tensor,
 }
 
 /// A layer's dense weights quantised (shared by the workers' copies of the model).
@@ -172,14 +184,26 @@ struct Int8Layer {
 impl FusedLayer {
     fn new(layer: &Layer) -> Result<Self> {
         let (q, k, v) = (&layer.query, &layer.key, &layer.value);
+        let t = |w: &Tensor| w.t()?.contiguous();
         Ok(FusedLayer {
-            qkv: Dense {
-                weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
-                bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
-            },
+            qkv_bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
+            transposed: Some(Arc::new(TransposedLayer {
+                qkv: t(&qkv_weight(layer)?)?,
+                out: t(&layer.out.weight)?,
+                ff_in: t(&layer.ff_in.weight)?,
+                ff_out: t(&layer.ff_out.weight)?,
+            })),
             int8: None,
         })
     }
+}
+
+/// The query, key and value weights stacked, `[3 hidden, hidden]`.
+fn qkv_weight(layer: &Layer) -> Result<Tensor> {
+    Tensor::cat(
+        &[&layer.query.weight, &layer.key.weight, &layer.value.weight],
+        0,
+    )
 }
 
 /// The encoder: embeddings plus transformer layers.
@@ -285,11 +309,12 @@ impl Encoder {
         let fused = self.fused.as_mut().expect("prepared above");
         for (layer, f) in self.layers.iter().zip(fused.iter_mut()) {
             f.int8 = Some(Arc::new(Int8Layer {
-                qkv: QuantizedWeight::new(&f.qkv.weight)?,
+                qkv: QuantizedWeight::new(&qkv_weight(layer)?)?,
                 out: QuantizedWeight::new(&layer.out.weight)?,
                 ff_in: QuantizedWeight::new(&layer.ff_in.weight)?,
                 ff_out: QuantizedWeight::new(&layer.ff_out.weight)?,
             }));
+            f.transposed = None;
         }
         Ok(())
     }
@@ -314,12 +339,19 @@ impl Encoder {
         let rows = x.reshape((batch * seq, h))?;
         let m = batch * seq;
         let q8 = f.int8.as_deref();
-        let product = |dst: &Tensor, x: &Tensor, w: &Tensor, q: Option<&QuantizedWeight>| match q {
-            Some(q) => int8::accumulate_product_(dst, x, q),
-            None => kernels::accumulate_product_(dst, x, w),
+        let wt = f.transposed.as_deref();
+        let product = |dst: &Tensor,
+                       x: &Tensor,
+                       wt: Option<&Tensor>,
+                       q: Option<&QuantizedWeight>| match (q, wt) {
+            (Some(q), _) => int8::accumulate_product_(dst, x, q),
+            (None, Some(wt)) => kernels::accumulate_product_t_(dst, x, wt),
+            (None, None) => {
+                candle_core::bail!("a fused layer holds neither f32 nor int8 weights")
+            }
         };
-        let qkv = kernels::bias_rows(&f.qkv.bias, m)?;
-        product(&qkv, &rows, &f.qkv.weight, q8.map(|q| &q.qkv))?;
+        let qkv = kernels::bias_rows(&f.qkv_bias, m)?;
+        product(&qkv, &rows, wt.map(|w| &w.qkv), q8.map(|q| &q.qkv))?;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let ctx = kernels::attention(&qkv, mask, batch, self.heads, scale)?;
         // Everything after attention works row by row. int8 runs it in blocks of rows
@@ -335,10 +367,10 @@ impl Encoder {
             let rows = rows.narrow(0, start, len)?;
             let ctx = ctx.narrow(0, start, len)?;
             let attn = kernels::plus_bias(&rows, &layer.out.bias)?;
-            product(&attn, &ctx, &layer.out.weight, q8.map(|q| &q.out))?;
+            product(&attn, &ctx, wt.map(|w| &w.out), q8.map(|q| &q.out))?;
             let x = layer.attn_norm.forward(&attn, &mut Mode::Infer)?;
             let ff = kernels::bias_rows(&layer.ff_in.bias, len)?;
-            product(&ff, &x, &layer.ff_in.weight, q8.map(|q| &q.ff_in))?;
+            product(&ff, &x, wt.map(|w| &w.ff_in), q8.map(|q| &q.ff_in))?;
             let ff = if act_gelu {
                 fused::gelu_(&ff)?;
                 ff
@@ -346,7 +378,7 @@ impl Encoder {
                 self.activation(&ff, &Mode::Infer)?
             };
             let out = kernels::plus_bias(&x, &layer.ff_out.bias)?;
-            product(&out, &ff, &layer.ff_out.weight, q8.map(|q| &q.ff_out))?;
+            product(&out, &ff, wt.map(|w| &w.ff_out), q8.map(|q| &q.ff_out))?;
             outs.push(layer.out_norm.forward(&out, &mut Mode::Infer)?);
         }
         let out = match outs.len() {
