@@ -28,11 +28,9 @@ fn parallelism() -> Parallelism {
     }
 }
 
-/// `dst += x · wᵀ` for `x` `[m, k]`, `w` `[n, k]` (a checkpoint's layout) and `dst` `[m, n]`,
-/// or `dst += x · w` for `w` already transposed, `[k, n]`.
-struct AccumulateProduct {
-    transposed: bool,
-}
+/// `dst += x · wt` for `x` `[m, k]`, a weight stored transposed `wt` `[k, n]`, and `dst`
+/// `[m, n]`.
+struct AccumulateProduct;
 
 impl InplaceOp3 for AccumulateProduct {
     fn name(&self) -> &'static str {
@@ -50,24 +48,13 @@ impl InplaceOp3 for AccumulateProduct {
     ) -> Result<()> {
         let (m, n) = l1.shape().dims2()?;
         let (xm, k) = l2.shape().dims2()?;
-        let (wn, wk) = match l3.shape().dims2()? {
-            (wk, wn) if self.transposed => (wn, wk),
-            dims => dims,
-        };
+        let (wk, wn) = l3.shape().dims2()?;
         if xm != m || wn != n || wk != k {
-            candle_core::bail!(
-                "{}: [{m}, {n}] += [{xm}, {k}] x [{wn}, {wk}]^T",
-                self.name()
-            );
+            candle_core::bail!("{}: [{m}, {n}] += [{xm}, {k}] x [{wk}, {wn}]", self.name());
         }
         let x = contiguous(s2, l2, self.name())?;
         let w = contiguous(s3, l3, self.name())?;
         let dst = slice_mut(s1, l1, self.name())?;
-        // w[j][i] at j·k + i, or wᵀ's [i][j] at i·n + j.
-        let (w_cs, w_rs) = match self.transposed {
-            false => (k as isize, 1),
-            true => (1, n as isize),
-        };
         // SAFETY: the three slices hold m·n, m·k and n·k values with the strides given.
         unsafe {
             gemm::gemm(
@@ -82,8 +69,8 @@ impl InplaceOp3 for AccumulateProduct {
                 1,
                 k as isize,
                 w.as_ptr(),
-                w_cs,
-                w_rs,
+                1,
+                n as isize,
                 1.0,
                 1.0,
                 false,
@@ -96,18 +83,12 @@ impl InplaceOp3 for AccumulateProduct {
     }
 }
 
-/// `dst += x · wᵀ` in place (`dst` already holds the bias, or bias plus residual).
-pub fn accumulate_product_(dst: &Tensor, x: &Tensor, w: &Tensor) -> Result<()> {
-    let op = AccumulateProduct { transposed: false };
-    dst.inplace_op3(&x.contiguous()?, &w.contiguous()?, &op)
-}
-
-/// `dst += x · wt` for a weight stored transposed, `wt` `[k, n]`. gemm reads such a
-/// weight where it lies; in the checkpoint's `[n, k]` it copies ("packs") the whole
-/// weight on every call, which was over half of the time at batch 1.
-pub fn accumulate_product_t_(dst: &Tensor, x: &Tensor, wt: &Tensor) -> Result<()> {
-    let op = AccumulateProduct { transposed: true };
-    dst.inplace_op3(&x.contiguous()?, &wt.contiguous()?, &op)
+/// `dst += x · wt` in place (`dst` already holds the bias, or bias plus residual) for a
+/// weight stored transposed, `wt` `[k, n]`. gemm reads such a weight where it lies; in
+/// the checkpoint's `[n, k]` it copied ("packed") the whole weight on every call, which
+/// was over half of the time at batch 1.
+pub fn accumulate_product_(dst: &Tensor, x: &Tensor, wt: &Tensor) -> Result<()> {
+    dst.inplace_op3(&x.contiguous()?, &wt.contiguous()?, &AccumulateProduct)
 }
 
 /// `bias` repeated on `rows` rows, or added to each row of `x`: where a dense layer's
@@ -341,21 +322,16 @@ mod tests {
             .unwrap()
             .broadcast_add(&b)
             .unwrap();
+        let wt = w.t().unwrap().contiguous().unwrap();
         let dst = bias_rows(&b, 9).unwrap();
-        accumulate_product_(&dst, &x, &w).unwrap();
+        accumulate_product_(&dst, &x, &wt).unwrap();
         assert!(max_diff(&dst, &reference) < 1e-5);
         let r = x.narrow(1, 0, 24).unwrap().contiguous().unwrap();
         let with_residual = plus_bias(&r, &b).unwrap();
-        accumulate_product_(&with_residual, &x, &w).unwrap();
+        accumulate_product_(&with_residual, &x, &wt).unwrap();
         assert!(max_diff(&with_residual, &(&reference + &r).unwrap()) < 1e-5);
         let wrong = Tensor::zeros((9, 23), candle_core::DType::F32, &dev).unwrap();
-        assert!(accumulate_product_(&wrong, &x, &w).is_err());
-        // The same with the weight stored transposed, `[k, n]`.
-        let wt = w.t().unwrap().contiguous().unwrap();
-        let dst = bias_rows(&b, 9).unwrap();
-        accumulate_product_t_(&dst, &x, &wt).unwrap();
-        assert!(max_diff(&dst, &reference) < 1e-5);
-        assert!(accumulate_product_t_(&wrong, &x, &wt).is_err());
+        assert!(accumulate_product_(&wrong, &x, &wt).is_err());
     }
 
     #[test]
