@@ -110,32 +110,17 @@ fn gelu_values(x: &mut [f32]) {
     }
 }
 
-/// Softmax of `scale * x + mask` over one row, in place, on whole chunks of [`LANES`]
-/// values (fixed-length loops the compiler turns into vector code). The last, partial
-/// chunk is copied into a full one padded with −∞, whose weight is exactly 0: attention
-/// rows are short (often under 48 keys), and a scalar tail was half of their work.
+/// Softmax of `scale * x + mask` over one row, in place. Whole chunks of [`LANES`]
+/// values first (fixed-length loops the compiler turns into vector code), then the rest.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 pub(crate) fn masked_softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
     let whole = x.len() - x.len() % LANES;
-    let rest = x.len() - whole;
-    let mut last = [f32::NEG_INFINITY; LANES];
-    let mut last_mask = [0f32; LANES];
-    last[..rest].copy_from_slice(&x[whole..]);
-    last_mask[..rest].copy_from_slice(&mask[whole..]);
-    let chunks = whole / LANES + usize::from(rest > 0);
-    let (body, _) = x.split_at_mut(whole);
-    let masks = || {
-        mask[..whole]
-            .chunks_exact(LANES)
-            .chain(std::iter::once(&last_mask[..]))
-            .take(chunks)
-    };
+    let (body, tail) = x.split_at_mut(whole);
+    let (mask_body, mask_tail) = mask.split_at(whole);
     let mut top = [f32::NEG_INFINITY; LANES];
     for (xs, ms) in body
         .chunks_exact_mut(LANES)
-        .chain(std::iter::once(&mut last[..]))
-        .take(chunks)
-        .zip(masks())
+        .zip(mask_body.chunks_exact(LANES))
     {
         for i in 0..LANES {
             let v = xs[i] * scale + ms[i];
@@ -143,32 +128,31 @@ pub(crate) fn masked_softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
             top[i] = if v > top[i] { v } else { top[i] };
         }
     }
-    let max = top
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &t| if t > m { t } else { m });
+    let mut max = f32::NEG_INFINITY;
+    for (v, m) in tail.iter_mut().zip(mask_tail) {
+        *v = *v * scale + m;
+        max = if *v > max { *v } else { max };
+    }
+    for t in top {
+        max = if t > max { t } else { max };
+    }
     let mut sums = [0f32; LANES];
-    for xs in body
-        .chunks_exact_mut(LANES)
-        .chain(std::iter::once(&mut last[..]))
-        .take(chunks)
-    {
+    for xs in body.chunks_exact_mut(LANES) {
         for i in 0..LANES {
             let e = exp(xs[i] - max);
             xs[i] = e;
             sums[i] += e;
         }
     }
-    let inv = 1.0 / sums.iter().sum::<f32>();
-    for xs in body
-        .chunks_exact_mut(LANES)
-        .chain(std::iter::once(&mut last[..]))
-        .take(chunks)
-    {
-        for v in xs.iter_mut() {
-            *v *= inv;
-        }
+    let mut sum: f32 = sums.iter().sum();
+    for v in tail.iter_mut() {
+        *v = exp(*v - max);
+        sum += *v;
     }
-    x[whole..].copy_from_slice(&last[..rest]);
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
 }
 
 // ------------------------------------------------------------ the ops
