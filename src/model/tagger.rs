@@ -52,8 +52,8 @@ pub struct InferenceOptions {
     #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Parallelism::default()))]
     pub parallelism: Parallelism,
     /// Number format of the encoders' dense layers: auto (int8 where the CPU has
-    /// AVX-512 VNNI, else f32), f32 (exact; the same scores on every CPU), int8 (about
-    /// twice as fast; scores move slightly, see models/MODEL_CARD.md).
+    /// AVX-512 VNNI, else f32), f32 (the reference: scores agree across CPUs to about
+    /// 1e-6), int8 (about twice as fast; scores move slightly, see models/MODEL_CARD.md).
     #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Precision::default()))]
     pub precision: Precision,
 }
