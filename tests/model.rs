@@ -669,26 +669,31 @@ fn best(v: &[f32]) -> usize {
     (0..v.len()).max_by(|&x, &y| v[x].total_cmp(&v[y])).unwrap()
 }
 
+/// The model's logits `[batch, seq, labels]` on one batch, inference mode.
+fn inference_logits(
+    model: &stance::model::checkpoint::TokenClassifier,
+    ids: &candle_core::Tensor,
+    mask: &candle_core::Tensor,
+    shapes: Option<&candle_core::Tensor>,
+) -> Vec<Vec<Vec<f32>>> {
+    use stance::model::encoder::Mode;
+    model
+        .forward(ids, mask, shapes, &mut Mode::Infer)
+        .unwrap()
+        .to_vec3::<f32>()
+        .unwrap()
+}
+
 /// The fused inference path (one query-key-value product; bias, GELU, residual and
 /// masked softmax in place, polynomial erf and exp) against the plain one, on the
 /// shipped entity model and a batch padded to its longest sentence.
 #[test]
 fn fused_inference_gives_the_plain_paths_logits() {
-    use stance::model::encoder::Mode;
-
     let (mut model, ids, mask, shapes, real) = shipped_model_and_batch();
     let shapes = model.casing.then_some(&shapes);
-    let fused = model
-        .forward(&ids, &mask, shapes, &mut Mode::Infer)
-        .unwrap()
-        .to_vec3::<f32>()
-        .unwrap();
+    let fused = inference_logits(&model, &ids, &mask, shapes);
     model.encoder.unfuse();
-    let plain = model
-        .forward(&ids, &mask, shapes, &mut Mode::Infer)
-        .unwrap()
-        .to_vec3::<f32>()
-        .unwrap();
+    let plain = inference_logits(&model, &ids, &mask, shapes);
     let mut worst = 0f32;
     for (i, (f_row, p_row)) in fused.iter().zip(&plain).enumerate() {
         // Only real tokens: padding rows are never read.
@@ -706,8 +711,6 @@ fn fused_inference_gives_the_plain_paths_logits() {
 /// where the CPU has AVX-512 VNNI; a clear error where it has none.
 #[test]
 fn int8_inference_keeps_the_labels_or_says_why_it_cannot_run() {
-    use stance::model::encoder::Mode;
-
     let (mut model, ids, mask, shapes, real) = shipped_model_and_batch();
     if !stance::model::int8::available() {
         let err = model.encoder.quantize_int8().unwrap_err().to_string();
@@ -715,17 +718,9 @@ fn int8_inference_keeps_the_labels_or_says_why_it_cannot_run() {
         return;
     }
     let shapes = model.casing.then_some(&shapes);
-    let f32_logits = model
-        .forward(&ids, &mask, shapes, &mut Mode::Infer)
-        .unwrap()
-        .to_vec3::<f32>()
-        .unwrap();
+    let f32_logits = inference_logits(&model, &ids, &mask, shapes);
     model.encoder.quantize_int8().unwrap();
-    let int8_logits = model
-        .forward(&ids, &mask, shapes, &mut Mode::Infer)
-        .unwrap()
-        .to_vec3::<f32>()
-        .unwrap();
+    let int8_logits = inference_logits(&model, &ids, &mask, shapes);
     let (mut same, mut all, mut moved) = (0, 0, false);
     for (i, (a, b)) in f32_logits.iter().zip(&int8_logits).enumerate() {
         for (x, y) in a.iter().zip(b).take(real[i]) {
