@@ -430,7 +430,7 @@ fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() 
 
 #[test]
 fn the_sentence_layout_reads_a_sentence_once_and_agrees_with_single_candidates() {
-    use stance::stance::markers::{mention_range, Candidate, MarkerModel};
+    use stance::stance::markers::{mention_range, Candidate, CueMark, MarkerModel};
     let (tmp, base) = base();
     let ner = tmp.path().join("ner");
     train_ner(
@@ -482,11 +482,50 @@ fn the_sentence_layout_reads_a_sentence_once_and_agrees_with_single_candidates()
             cands.push(Candidate {
                 tokens: &tokens[k],
                 mention,
+                cues: &[],
             });
         }
     }
     // Each sentence is one encoder row with all its candidates marked.
     assert_eq!(model.groups(&cands), vec![vec![0, 1, 2], vec![3, 4]]);
+    // A model trained without cue markers reads no cues, whatever it is given.
+    let accused = [CueMark { token: 5, label: 1 }];
+    let with_cues: Vec<Candidate> = cands
+        .iter()
+        .map(|c| Candidate {
+            tokens: c.tokens,
+            mention: c.mention.clone(),
+            cues: &accused,
+        })
+        .collect();
+    assert_eq!(
+        model.probabilities(&with_cues[..3], 1, 1).unwrap(),
+        model.probabilities(&cands[..3], 1, 1).unwrap()
+    );
+    // One that marks cues reads them (the markers are vocabulary entries of their own).
+    let marking = tmp.path().join("marking");
+    std::fs::create_dir_all(&marking).unwrap();
+    for entry in std::fs::read_dir(&actors).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), marking.join(entry.file_name())).unwrap();
+    }
+    let mut marked_config = config.clone();
+    marked_config["cue_markers"] = serde_json::Value::Bool(true);
+    std::fs::write(
+        marking.join("stance_markers.json"),
+        serde_json::to_vec(&marked_config).unwrap(),
+    )
+    .unwrap();
+    let cue_model = MarkerModel::load(&marking).unwrap();
+    assert_eq!(
+        cue_model.probabilities(&cands[..3], 1, 1).unwrap(),
+        model.probabilities(&cands[..3], 1, 1).unwrap(),
+        "no cues, nothing marked"
+    );
+    assert_ne!(
+        cue_model.probabilities(&with_cues[..3], 1, 1).unwrap(),
+        model.probabilities(&cands[..3], 1, 1).unwrap()
+    );
     // Batching and workers change nothing.
     let one = model.probabilities(&cands, 1, 1).unwrap();
     let many = model.probabilities(&cands, 8, 2).unwrap();
@@ -504,4 +543,48 @@ fn the_sentence_layout_reads_a_sentence_once_and_agrees_with_single_candidates()
     // Marking the other candidates changes what a candidate reads.
     let separately = single.probabilities(&cands, 1, 1).unwrap();
     assert_ne!(separately[0], one[0]);
+}
+
+#[test]
+fn a_model_trained_with_cue_markers_records_them_and_classifies() {
+    let (tmp, base) = base();
+    let ner = tmp.path().join("ner");
+    train_ner(
+        &TrainOptions {
+            epochs: 60,
+            ..options(&base, &ner)
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let gold = stance_gold(tmp.path());
+    let out = tmp.path().join("cues");
+    stance()
+        .args(["train", "stance", "--ner-model"])
+        .arg(&ner)
+        .arg("--out")
+        .arg(&out)
+        .arg("--train")
+        .arg(&gold)
+        .arg("--tune")
+        .arg(&gold)
+        .args(["--epochs", "1", "--batch-size", "4", "--target-epochs", "1"])
+        .args(["--layout", "sentence", "--threads", "1", "--cue-markers"])
+        .assert()
+        .success();
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("actors").join("stance_markers.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["cue_markers"], true);
+    let out = succeed(
+        stance()
+            .args(["classify", "--backend", "model", "--format", "json"])
+            .arg("--model")
+            .arg(&ner)
+            .arg("--stance-model")
+            .arg(&out)
+            .write_stdin("Kerry accused Russia of fraud on Monday."),
+    );
+    assert_eq!(json_of(&out.stdout)["backend"], "model");
 }

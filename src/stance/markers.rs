@@ -34,6 +34,10 @@ pub const MAX_PIECE: usize = 126;
 /// Name of the head's weights.
 const HEAD: &str = "actor_head";
 
+/// Vocabulary entries that mark where a rule cue of each label (threat, accusation,
+/// proposal) begins, for models trained with cue markers; unused in pretraining.
+const CUE_MARKERS: [&str; 3] = ["[unused2]", "[unused3]", "[unused4]"];
+
 /// Name of the pair head's weights (the target scorer trained with the sentence layout).
 const PAIR: &str = "pair_head";
 
@@ -186,6 +190,10 @@ pub struct MarkerConfig {
     /// Longest input in word pieces (a longer one is cut around each mention).
     #[serde(default = "default_max_piece")]
     pub max_piece: usize,
+    /// Whether the rules' cues are marked in the input (a marker token before each),
+    /// so the classifier reads them as features instead of voting with them after.
+    #[serde(default)]
+    pub cue_markers: bool,
 }
 
 fn default_max_piece() -> usize {
@@ -229,13 +237,44 @@ pub struct MarkerModel {
     pub text: TextEncoder,
     open: u32,
     close: u32,
+    /// Marker ids per cue label, when the model marks cues.
+    cues: Option<[u32; 3]>,
     pub config: MarkerConfig,
 }
 
-/// One candidate: the tokens of its sentence and the mention's token range in them.
+/// One candidate: the tokens of its sentence, the mention's token range in them and
+/// the rules' cues of the sentence.
 pub struct Candidate<'a> {
     pub tokens: &'a Tokens,
     pub mention: Range<usize>,
+    pub cues: &'a [CueMark],
+}
+
+/// Where a rule cue begins in a unit's tokens, and its label (index into
+/// `StanceLabel::ALL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CueMark {
+    pub token: usize,
+    pub label: usize,
+}
+
+/// What the actor classifier reads for one sentence: its tokens (after any context
+/// sentences) and where the rules' cues begin in them.
+#[derive(Debug, Clone, Default)]
+pub struct Unit {
+    pub tokens: Tokens,
+    pub cues: Vec<CueMark>,
+}
+
+impl Unit {
+    /// A candidate of this unit: the mention at `mention`.
+    pub fn candidate(&self, mention: Range<usize>) -> Candidate<'_> {
+        Candidate {
+            tokens: &self.tokens,
+            mention,
+            cues: &self.cues,
+        }
+    }
 }
 
 fn marker_ids(text: &TextEncoder, path: &Path) -> std::result::Result<(u32, u32), ModelError> {
@@ -248,6 +287,28 @@ fn marker_ids(text: &TextEncoder, path: &Path) -> std::result::Result<(u32, u32)
             })
     };
     Ok((get("[unused0]")?, get("[unused1]")?))
+}
+
+/// The cue marker ids, when `config` asks for cue markers.
+fn cue_marker_ids(
+    text: &TextEncoder,
+    path: &Path,
+    config: &MarkerConfig,
+) -> std::result::Result<Option<[u32; 3]>, ModelError> {
+    if !config.cue_markers {
+        return Ok(None);
+    }
+    let mut ids = [0u32; 3];
+    for (id, token) in ids.iter_mut().zip(CUE_MARKERS) {
+        *id = text
+            .tokenizer
+            .token_to_id(token)
+            .ok_or_else(|| ModelError::Tokenizer {
+                path: path.into(),
+                message: format!("no {token} token to mark cues with"),
+            })?;
+    }
+    Ok(Some(ids))
 }
 
 impl MarkerModel {
@@ -291,6 +352,7 @@ impl MarkerModel {
         let tokenizer = load_tokenizer(&ck.tokenizer, ck.config.vocab_size)?;
         let text = TextEncoder::new(tokenizer, ck.config.pad_token_id as u32)?;
         let (open, close) = marker_ids(&text, &ck.tokenizer)?;
+        let cues = cue_marker_ids(&text, &ck.tokenizer, &config)?;
         Ok(MarkerModel {
             model,
             head,
@@ -298,6 +360,7 @@ impl MarkerModel {
             text,
             open,
             close,
+            cues,
             config,
         })
     }
@@ -306,14 +369,22 @@ impl MarkerModel {
     /// tokens with markers around each of `mentions` (ranges in order, not
     /// overlapping). One mention in a long sentence reads a window of at most
     /// [`MAX_PIECE`] tokens that keeps it near the middle; several mentions read the
-    /// whole sentence (see [`MarkerModel::groups`]).
+    /// whole sentence (see [`MarkerModel::groups`]). With cue markers, a marker of
+    /// its label stands before each of `cues`.
     fn input(
         &self,
         tokens: &Tokens,
         mentions: &[Range<usize>],
+        cues: &[CueMark],
     ) -> (Vec<u32>, Vec<u32>, Vec<usize>) {
         let n = tokens.len();
-        let max = self.config.max_piece;
+        let cue_ids = self.cues.filter(|_| !cues.is_empty());
+        // Room for the cue markers comes out of the window.
+        let max = self
+            .config
+            .max_piece
+            .saturating_sub(cue_ids.map_or(0, |_| cues.len()))
+            .max(1);
         let (start, end) = match mentions {
             [m] if n > max => {
                 let centre = (m.start + m.end) / 2;
@@ -326,6 +397,12 @@ impl MarkerModel {
         let mut shapes = vec![SHAPE_OTHER];
         let mut markers = vec![0; mentions.len()];
         for t in start..end {
+            if let Some(cue_ids) = cue_ids {
+                for c in cues.iter().filter(|c| c.token == t) {
+                    ids.push(cue_ids[c.label]);
+                    shapes.push(SHAPE_OTHER);
+                }
+            }
             for (k, m) in mentions.iter().enumerate() {
                 if t == m.start {
                     markers[k] = ids.len();
@@ -361,7 +438,9 @@ impl MarkerModel {
                 }
             }
             let run: Vec<usize> = (i..j).collect();
-            let fits = cands[i].tokens.len() + 2 * run.len() <= self.config.max_piece + 2;
+            let cue_markers = self.cues.map_or(0, |_| cands[i].cues.len());
+            let fits =
+                cands[i].tokens.len() + 2 * run.len() + cue_markers <= self.config.max_piece + 2;
             let apart = run
                 .windows(2)
                 .all(|w| cands[w[0]].mention.end <= cands[w[1]].mention.start);
@@ -418,7 +497,7 @@ impl MarkerModel {
             .map(|g| {
                 let mentions: Vec<Range<usize>> =
                     g.iter().map(|&k| cands[k].mention.clone()).collect();
-                self.input(cands[g[0]].tokens, &mentions)
+                self.input(cands[g[0]].tokens, &mentions, cands[g[0]].cues)
             })
             .collect();
         let len = inputs.iter().map(|i| i.0.len()).max().unwrap_or(2);
@@ -478,7 +557,10 @@ impl MarkerModel {
         let groups = self.groups(cands);
         let lengths: Vec<usize> = groups
             .iter()
-            .map(|g| cands[g[0]].tokens.len() + 2 * g.len())
+            .map(|g| {
+                let cues = self.cues.map_or(0, |_| cands[g[0]].cues.len());
+                cands[g[0]].tokens.len() + 2 * g.len() + cues
+            })
             .collect();
         type Read = (Vec<[f32; 3]>, Option<Tensor>);
         let per_group: Vec<Read> = threads::map_batches(&lengths, batch, workers, |b| {
@@ -566,6 +648,8 @@ pub struct MarkerTrainOptions {
     pub target_weight: f64,
     /// Sentences of context read before each candidate's sentence.
     pub context: usize,
+    /// Mark the rules' cues in the input.
+    pub cue_markers: bool,
 }
 
 /// The target choices of `examples` (in their order) over candidate indices: each
@@ -678,10 +762,11 @@ pub fn tune_thresholds(
 }
 
 /// Fine-tunes the encoder of `opts.start` (an entity model) as an actor classifier.
-/// `sentences` are tokenized sentences; `held` marks held-out documents.
+/// `sentences` are the tokenized sentences with their cues; `held` marks held-out
+/// documents.
 pub fn train_markers(
     opts: &MarkerTrainOptions,
-    sentences: &[Tokens],
+    sentences: &[Unit],
     examples: &[Example],
     held: &dyn Fn(usize) -> bool,
     sources: Vec<String>,
@@ -728,6 +813,19 @@ pub fn train_markers(
         }
     }
     let (open, close) = marker_ids(&trainable.encoder, &ck.tokenizer)?;
+    let config = MarkerConfig {
+        thresholds: [0.5; 3],
+        heldout_f1: 0.0,
+        epochs: opts.epochs,
+        trained_on: sources,
+        layout: opts.layout,
+        pair_targets,
+        heldout_target_accuracy: 0.0,
+        context: opts.context,
+        max_piece: max_piece_for(opts.context),
+        cue_markers: opts.cue_markers,
+    };
+    let cues = cue_marker_ids(&trainable.encoder, &ck.tokenizer, &config)?;
     let mut model = MarkerModel {
         model: trainable.model.clone(),
         head,
@@ -735,17 +833,8 @@ pub fn train_markers(
         text: trainable.encoder.clone(),
         open,
         close,
-        config: MarkerConfig {
-            thresholds: [0.5; 3],
-            heldout_f1: 0.0,
-            epochs: opts.epochs,
-            trained_on: sources,
-            layout: opts.layout,
-            pair_targets,
-            heldout_target_accuracy: 0.0,
-            context: opts.context,
-            max_piece: max_piece_for(opts.context),
-        },
+        cues,
+        config,
     };
     let vars = trainable.named_vars();
     let mut optimizer = AdamW::new(
@@ -789,10 +878,7 @@ pub fn train_markers(
         val.len(),
         steps
     ));
-    let cand = |e: &Example| Candidate {
-        tokens: &sentences[e.sentence],
-        mention: e.mention.clone(),
-    };
+    let cand = |e: &Example| sentences[e.sentence].candidate(e.mention.clone());
     let mut step = 0usize;
     let mut best = f64::MIN;
     for epoch in 0..opts.epochs {
@@ -806,7 +892,7 @@ pub fn train_markers(
         rng.shuffle(&mut chosen);
         let pool = unit_batch * 32;
         for chunk in chosen.chunks_mut(pool) {
-            chunk.sort_by_key(|&u| sentences[train[units[u][0]].sentence].len());
+            chunk.sort_by_key(|&u| sentences[train[units[u][0]].sentence].tokens.len());
         }
         let mut batches: Vec<Vec<usize>> = chosen.chunks(unit_batch).map(|c| c.to_vec()).collect();
         rng.shuffle(&mut batches);

@@ -20,7 +20,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
-use super::markers::{mention_range, Candidate, MarkerModel};
+use super::markers::{mention_range, Candidate, CueMark, MarkerModel, Unit};
 use super::rules::RuleClassifier;
 use super::{StanceClassifier, StanceLabel, Statement};
 use crate::actors::Actors;
@@ -260,13 +260,14 @@ impl<'a> Analysis<'a> {
             .map(|(_, span, _)| *span)
     }
 
-    /// Every (entity, sentence) candidate with its sentence's tokens under `text`;
-    /// the tokens begin `context` sentences earlier (read, never marked).
+    /// Every (entity, sentence) candidate with its sentence's unit under `text`: the
+    /// tokens begin `context` sentences earlier (read, never marked), and the cues
+    /// are the sentence's own.
     pub fn candidates(
         &self,
         text: &crate::model::inputs::TextEncoder,
         context: usize,
-    ) -> Result<(Vec<Tokens>, Vec<CandidateSlot>)> {
+    ) -> Result<(Vec<Unit>, Vec<CandidateSlot>)> {
         let mut sentences = Vec::new();
         let mut out = Vec::new();
         for (s, members) in self.by_sentence.iter().enumerate() {
@@ -276,6 +277,15 @@ impl<'a> Analysis<'a> {
             let from = self.doc.sentences[s.saturating_sub(context)].span.start;
             let unit = Span::new(from, self.doc.sentences[s].span.end);
             let tokens = text.encode(&self.doc.text, unit)?;
+            let cues = self.cues[s]
+                .iter()
+                .filter_map(|(label, span, _)| {
+                    mention_range(&tokens, *span).map(|r| CueMark {
+                        token: r.start,
+                        label: label_index(*label),
+                    })
+                })
+                .collect();
             for &m in members {
                 if let Some(r) = mention_range(&tokens, self.entities[m].span) {
                     out.push(CandidateSlot {
@@ -286,7 +296,7 @@ impl<'a> Analysis<'a> {
                     });
                 }
             }
-            sentences.push(tokens);
+            sentences.push(Unit { tokens, cues });
         }
         Ok((sentences, out))
     }
@@ -393,10 +403,7 @@ impl ModelClassifier {
         });
         let cs: Vec<Candidate> = cands
             .iter()
-            .map(|c| Candidate {
-                tokens: &sentences[c.tokens],
-                mention: c.mention.clone(),
-            })
+            .map(|c| sentences[c.tokens].candidate(c.mention.clone()))
             .collect();
         let opts = self.encoder.options;
         let (probs, states) = self.actors.read(
@@ -467,6 +474,7 @@ impl ModelClassifier {
             .map(|r| Candidate {
                 tokens: &empty,
                 mention: r.clone(),
+                cues: &[],
             })
             .collect();
         let choice = super::markers::TargetChoice {

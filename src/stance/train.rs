@@ -28,7 +28,6 @@ use crate::actors::link;
 use crate::doc::Doc;
 use crate::error::{During, Result, StanceError};
 use crate::eval::stance::GoldDoc;
-use crate::model::inputs::Tokens;
 use crate::model::ops::SplitMix64;
 use crate::model::optim::{AdamW, AdamWConfig};
 use crate::model::tagger::ModelTagger;
@@ -91,6 +90,15 @@ pub struct StanceTrainOptions {
         arg(long = "context-sentences", value_name = "N", default_value_t = 0)
     )]
     pub context: usize,
+    /// Mark the rules' cues in the actor classifier's input.
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            long = "cue-markers",
+            help = "Mark the rules' cue words in the actor classifier's input (a marker token of the cue's label before each), so the model reads them as features instead of the hybrid voting with them afterwards"
+        )
+    )]
+    pub cue_markers: bool,
     /// Loss weight of positive examples.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 2.0))]
     pub positive_weight: f64,
@@ -128,6 +136,7 @@ impl Default for StanceTrainOptions {
             pair_targets: true,
             target_weight: 1.0,
             context: 0,
+            cue_markers: false,
             positive_weight: 2.0,
             negatives: 0.4,
             reuse_actors: false,
@@ -151,7 +160,7 @@ fn overlaps(a: CharSpan, b: (usize, usize)) -> bool {
 
 /// Everything collected from the training documents.
 struct Collected {
-    sentences: Vec<Tokens>,
+    sentences: Vec<super::markers::Unit>,
     examples: Vec<Example>,
     /// Per example: whether the rules give it each label (for the hybrid's thresholds).
     rules_fired: Vec<[bool; 3]>,
@@ -527,6 +536,7 @@ pub fn train_stance(
         pair_targets: opts.pair_targets,
         target_weight: opts.target_weight,
         context: opts.context,
+        cue_markers: opts.cue_markers,
     };
     if opts.reuse_actors && actors_dir.join("stance_markers.json").is_file() {
         log(&format!(
@@ -548,10 +558,7 @@ pub fn train_stance(
     let val_ex: Vec<&Example> = c.examples.iter().filter(|e| held(e.doc)).collect();
     let cands: Vec<super::markers::Candidate> = val_ex
         .iter()
-        .map(|e| super::markers::Candidate {
-            tokens: &c.sentences[e.sentence],
-            mention: e.mention.clone(),
-        })
+        .map(|e| c.sentences[e.sentence].candidate(e.mention.clone()))
         .collect();
     let probs = actors.probabilities(&cands, 32, opts.threads)?;
     let (thresholds, heldout_f1, counts) = tune_thresholds(&probs, &val_ex);

@@ -65,8 +65,18 @@ pub fn vocab() -> Vec<String> {
             }
         }
     }
-    // The markers the actor classifier wraps a mention in (as in BERT's vocabulary).
-    v.extend(["[unused0]", "[unused1]"].map(String::from));
+    // The markers the actor classifier wraps a mention in and puts before a rule cue
+    // (as in BERT's vocabulary).
+    v.extend(
+        [
+            "[unused0]",
+            "[unused1]",
+            "[unused2]",
+            "[unused3]",
+            "[unused4]",
+        ]
+        .map(String::from),
+    );
     v
 }
 
