@@ -200,9 +200,16 @@ fn default_max_piece() -> usize {
     MAX_PIECE
 }
 
+/// Positions of the encoder (BERT-style models read at most 512 word pieces).
+const MAX_POSITIONS: usize = 512;
+
+/// Tokens an input adds around its pieces: [CLS], [SEP] and one pair of markers (more
+/// markers only go in where the pieces leave room; see [`MarkerModel::groups`]).
+const INPUT_OVERHEAD: usize = 4;
+
 /// The longest input for `context` sentences of context: room for each sentence.
 pub fn max_piece_for(context: usize) -> usize {
-    (MAX_PIECE * (1 + context)).min(510)
+    (MAX_PIECE * (1 + context)).min(MAX_POSITIONS - INPUT_OVERHEAD)
 }
 
 /// How the actor classifier reads its candidates.
@@ -1035,4 +1042,18 @@ fn save(trainable: &Trainable, model: &MarkerModel, out: &Path) -> Result<()> {
             source,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_with_any_context_fit_the_encoders_positions() {
+        assert_eq!(max_piece_for(0), MAX_PIECE);
+        assert_eq!(max_piece_for(1), 2 * MAX_PIECE);
+        for context in 0..10 {
+            assert!(max_piece_for(context) + INPUT_OVERHEAD <= MAX_POSITIONS);
+        }
+    }
 }
