@@ -428,22 +428,26 @@ fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() 
     );
 }
 
-#[test]
-fn the_sentence_layout_reads_a_sentence_once_and_agrees_with_single_candidates() {
-    use stance::stance::markers::{mention_range, Candidate, CueMark, MarkerModel};
-    let (tmp, base) = base();
-    let ner = tmp.path().join("ner");
+/// An entity model and a sentence-layout stance model (in `tmp/out`) trained on the tiny gold
+/// with `extra` options: the entity model, the stance model and the training run.
+fn train_sentence_layout(
+    tmp: &Path,
+    base: &Path,
+    out: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf, assert_cmd::assert::Assert) {
+    let ner = tmp.join("ner");
     train_ner(
         &TrainOptions {
             epochs: 60,
-            ..options(&base, &ner)
+            ..options(base, &ner)
         },
         &mut |_| {},
     )
     .unwrap();
-    let gold = stance_gold(tmp.path());
-    let out = tmp.path().join("sentence");
-    stance()
+    let gold = stance_gold(tmp);
+    let out = tmp.join(out);
+    let run = stance()
         .args(["train", "stance", "--ner-model"])
         .arg(&ner)
         .arg("--out")
@@ -452,11 +456,31 @@ fn the_sentence_layout_reads_a_sentence_once_and_agrees_with_single_candidates()
         .arg(&gold)
         .arg("--tune")
         .arg(&gold)
-        .args(["--epochs", "2", "--batch-size", "4", "--target-epochs", "2"])
-        .args(["--layout", "sentence", "--threads", "1"])
+        .args([
+            "--batch-size",
+            "4",
+            "--layout",
+            "sentence",
+            "--threads",
+            "1",
+        ])
+        .args(extra)
         .assert()
-        .success()
-        .stderr(predicates::str::contains("Sentence layout"))
+        .success();
+    (ner, out, run)
+}
+
+#[test]
+fn the_sentence_layout_reads_a_sentence_once_and_agrees_with_single_candidates() {
+    use stance::stance::markers::{mention_range, Candidate, CueMark, MarkerModel};
+    let (tmp, base) = base();
+    let (_, out, run) = train_sentence_layout(
+        tmp.path(),
+        &base,
+        "sentence",
+        &["--epochs", "2", "--target-epochs", "2"],
+    );
+    run.stderr(predicates::str::contains("Sentence layout"))
         .stderr(predicates::str::contains("6 tuning documents"));
     let actors = out.join("actors");
     let config: serde_json::Value =
@@ -548,30 +572,12 @@ fn the_sentence_layout_reads_a_sentence_once_and_agrees_with_single_candidates()
 #[test]
 fn a_model_trained_with_cue_markers_records_them_and_classifies() {
     let (tmp, base) = base();
-    let ner = tmp.path().join("ner");
-    train_ner(
-        &TrainOptions {
-            epochs: 60,
-            ..options(&base, &ner)
-        },
-        &mut |_| {},
-    )
-    .unwrap();
-    let gold = stance_gold(tmp.path());
-    let out = tmp.path().join("cues");
-    stance()
-        .args(["train", "stance", "--ner-model"])
-        .arg(&ner)
-        .arg("--out")
-        .arg(&out)
-        .arg("--train")
-        .arg(&gold)
-        .arg("--tune")
-        .arg(&gold)
-        .args(["--epochs", "1", "--batch-size", "4", "--target-epochs", "1"])
-        .args(["--layout", "sentence", "--threads", "1", "--cue-markers"])
-        .assert()
-        .success();
+    let (ner, out, _) = train_sentence_layout(
+        tmp.path(),
+        &base,
+        "cues",
+        &["--epochs", "1", "--target-epochs", "1", "--cue-markers"],
+    );
     let config: serde_json::Value = serde_json::from_slice(
         &std::fs::read(out.join("actors").join("stance_markers.json")).unwrap(),
     )
