@@ -284,16 +284,26 @@ impl Unit {
     }
 }
 
+/// The id of vocabulary entry `token`, which marks `what` in the classifier's input.
+fn token_id(
+    text: &TextEncoder,
+    path: &Path,
+    token: &str,
+    what: &str,
+) -> std::result::Result<u32, ModelError> {
+    text.tokenizer
+        .token_to_id(token)
+        .ok_or_else(|| ModelError::Tokenizer {
+            path: path.into(),
+            message: format!("no {token} token to mark {what} with"),
+        })
+}
+
 fn marker_ids(text: &TextEncoder, path: &Path) -> std::result::Result<(u32, u32), ModelError> {
-    let get = |t: &str| {
-        text.tokenizer
-            .token_to_id(t)
-            .ok_or_else(|| ModelError::Tokenizer {
-                path: path.into(),
-                message: format!("no {t} token to mark mentions with"),
-            })
-    };
-    Ok((get("[unused0]")?, get("[unused1]")?))
+    Ok((
+        token_id(text, path, "[unused0]", "mentions")?,
+        token_id(text, path, "[unused1]", "mentions")?,
+    ))
 }
 
 /// The cue marker ids, when `config` asks for cue markers.
@@ -307,13 +317,7 @@ fn cue_marker_ids(
     }
     let mut ids = [0u32; 3];
     for (id, token) in ids.iter_mut().zip(CUE_MARKERS) {
-        *id = text
-            .tokenizer
-            .token_to_id(token)
-            .ok_or_else(|| ModelError::Tokenizer {
-                path: path.into(),
-                message: format!("no {token} token to mark cues with"),
-            })?;
+        *id = token_id(text, path, token, "cues")?;
     }
     Ok(Some(ids))
 }
