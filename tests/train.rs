@@ -445,17 +445,25 @@ fn train_sentence_layout(
         &mut |_| {},
     )
     .unwrap();
-    let gold = stance_gold(tmp);
     let out = tmp.join(out);
-    let run = stance()
-        .args(["train", "stance", "--ner-model"])
-        .arg(&ner)
+    let run = sentence_layout_training(&ner, &stance_gold(tmp), &out)
+        .args(extra)
+        .assert()
+        .success();
+    (ner, out, run)
+}
+
+/// `stance train stance` of a sentence-layout model on `gold` (trained and tuned on).
+fn sentence_layout_training(ner: &Path, gold: &Path, out: &Path) -> assert_cmd::Command {
+    let mut cmd = stance();
+    cmd.args(["train", "stance", "--ner-model"])
+        .arg(ner)
         .arg("--out")
-        .arg(&out)
+        .arg(out)
         .arg("--train")
-        .arg(&gold)
+        .arg(gold)
         .arg("--tune")
-        .arg(&gold)
+        .arg(gold)
         .args([
             "--batch-size",
             "4",
@@ -463,11 +471,8 @@ fn train_sentence_layout(
             "sentence",
             "--threads",
             "1",
-        ])
-        .args(extra)
-        .assert()
-        .success();
-    (ner, out, run)
+        ]);
+    cmd
 }
 
 #[test]
@@ -593,4 +598,49 @@ fn a_model_trained_with_cue_markers_records_them_and_classifies() {
             .write_stdin("Kerry accused Russia of fraud on Monday."),
     );
     assert_eq!(json_of(&out.stdout)["backend"], "model");
+}
+
+#[test]
+fn a_run_continues_from_a_trained_classifier_with_its_heads_and_its_options() {
+    let (tmp, base) = base();
+    let one_epoch = ["--epochs", "1", "--target-epochs", "1"];
+    let (ner, first, _) = train_sentence_layout(tmp.path(), &base, "first", &one_epoch);
+    let gold = tmp.path().join("gold.jsonl");
+    let init = first.join("actors");
+    // At a learning rate of zero, a run that starts from the trained classifier (heads
+    // included) keeps its weights; one that starts from the entity model does not.
+    let still = tmp.path().join("still");
+    sentence_layout_training(&ner, &gold, &still)
+        .args(one_epoch)
+        .args(["--lr", "0", "--continue-from"])
+        .arg(&init)
+        .assert()
+        .success();
+    assert!(weights(&still.join("actors")) == weights(&init));
+    let fresh = tmp.path().join("fresh");
+    sentence_layout_training(&ner, &gold, &fresh)
+        .args(one_epoch)
+        .args(["--lr", "0"])
+        .assert()
+        .success();
+    assert!(weights(&fresh.join("actors")) != weights(&init));
+    // Input options that differ from the saved ones are refused, naming them.
+    let refused = sentence_layout_training(&ner, &gold, &tmp.path().join("refused"))
+        .args(one_epoch)
+        .args([
+            "--cue-markers",
+            "--context-sentences",
+            "1",
+            "--continue-from",
+        ])
+        .arg(&init)
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("cannot continue from")
+            && stderr.contains("context sentences 0 (asked for 1)")
+            && stderr.contains("cue markers false (asked for true)"),
+        "{stderr}"
+    );
 }

@@ -661,6 +661,9 @@ pub struct MarkerTrainOptions {
     pub context: usize,
     /// Mark the rules' cues in the input.
     pub cue_markers: bool,
+    /// A trained actor classifier (an `actors/` directory) to continue from instead of
+    /// starting from `start` with new heads: new data need not repeat the whole run.
+    pub init: Option<PathBuf>,
 }
 
 /// The target choices of `examples` (in their order) over candidate indices: each
@@ -784,8 +787,12 @@ pub fn train_markers(
     log: &mut dyn FnMut(&str),
 ) -> Result<MarkerConfig> {
     let started = Instant::now();
-    let base = Base::open(&opts.start)?;
-    let ck = Checkpoint::open(&opts.start)?;
+    let start = opts.init.as_deref().unwrap_or(&opts.start);
+    if let Some(init) = &opts.init {
+        check_continues(init, opts)?;
+    }
+    let base = Base::open(start)?;
+    let ck = Checkpoint::open(start)?;
     let labels: Vec<&str> = ck.labels.iter().map(|s| s.as_str()).collect();
     let trainable =
         Trainable::from_weights(&base, &labels, ck.config.stance_casing, true, opts.seed)?;
@@ -798,7 +805,9 @@ pub fn train_markers(
         None
     };
     let mut rng = SplitMix64(opts.seed ^ 0xAC70);
-    {
+    if opts.init.is_some() {
+        load_heads(&trainable, &ck.weights)?;
+    } else {
         // New heads: weights from N(0, 0.02), biases at zero, in a fixed order.
         let vars = trainable.varmap.data().lock().expect("varmap lock");
         let mut names: Vec<&String> = vars
@@ -1035,6 +1044,83 @@ pub fn train_markers(
         }
     }
     Ok(model.config)
+}
+
+/// Refuses to continue from a classifier that reads its input differently: its weights
+/// were fitted to that input, and the saved settings would contradict the options.
+fn check_continues(init: &Path, opts: &MarkerTrainOptions) -> Result<()> {
+    let path = init.join("stance_markers.json");
+    let bad = |message: String| {
+        StanceError::Model(ModelError::Config {
+            path: path.clone(),
+            message,
+        })
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| bad(format!("not a trained actor classifier: {e}")))?;
+    let saved: MarkerConfig = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let pair_targets = opts.pair_targets && opts.layout == MarkerLayout::Sentence;
+    let differences: Vec<String> = [
+        (
+            "layout",
+            format!("{:?}", saved.layout),
+            format!("{:?}", opts.layout),
+        ),
+        (
+            "pair targets",
+            saved.pair_targets.to_string(),
+            pair_targets.to_string(),
+        ),
+        (
+            "context sentences",
+            saved.context.to_string(),
+            opts.context.to_string(),
+        ),
+        (
+            "cue markers",
+            saved.cue_markers.to_string(),
+            opts.cue_markers.to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, was, now)| was != now)
+    .map(|(name, was, now)| format!("{name} {was} (asked for {now})"))
+    .collect();
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(StanceError::Config(format!(
+            "cannot continue from {}: it was trained with {}; give the same options",
+            init.display(),
+            differences.join(", ")
+        )))
+    }
+}
+
+/// Sets the actor and pair heads to the values saved in `weights`.
+fn load_heads(trainable: &Trainable, weights: &Path) -> Result<()> {
+    let (names, source) =
+        crate::model::checkpoint::open_weights(weights, DType::F32, &Device::Cpu)?;
+    let vars = trainable.varmap.data().lock().expect("varmap lock");
+    for (name, var) in vars
+        .iter()
+        .filter(|(k, _)| k.starts_with(HEAD) || k.starts_with(PAIR))
+    {
+        if !names.contains(name.as_str()) {
+            return Err(StanceError::Model(ModelError::Weights {
+                path: weights.into(),
+                message: format!("{name} is missing: not an actor classifier"),
+            }));
+        }
+        let value = source.get(var.shape(), name).map_err(|e| {
+            StanceError::Model(ModelError::Weights {
+                path: weights.into(),
+                message: format!("{name}: {e}"),
+            })
+        })?;
+        var.set(&value).during("actor classifier")?;
+    }
+    Ok(())
 }
 
 fn save(trainable: &Trainable, model: &MarkerModel, out: &Path) -> Result<()> {

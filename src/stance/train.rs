@@ -108,6 +108,16 @@ pub struct StanceTrainOptions {
     /// Keep the actor classifier already in OUT/actors; refit thresholds and the target head.
     #[cfg_attr(feature = "cli", arg(long))]
     pub reuse_actors: bool,
+    /// Start the actor classifier from a trained one instead of the entity model.
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            long = "continue-from",
+            value_name = "ACTORS_DIR",
+            help = "Start the actor classifier from a trained one (a model's actors/ directory) instead of the entity model, keeping its heads: a run over new data continues it rather than starting over. Its layout, context and marker options must be given again"
+        )
+    )]
+    pub continue_from: Option<PathBuf>,
     /// Candidates per step.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 16, value_parser = crate::cli::at_least(1)))]
     pub batch_size: usize,
@@ -140,6 +150,7 @@ impl Default for StanceTrainOptions {
             positive_weight: 2.0,
             negatives: 0.4,
             reuse_actors: false,
+            continue_from: None,
             batch_size: 16,
             threads: crate::model::threads::available(),
             progress: false,
@@ -537,6 +548,7 @@ pub fn train_stance(
         target_weight: opts.target_weight,
         context: opts.context,
         cue_markers: opts.cue_markers,
+        init: opts.continue_from.clone(),
     };
     if opts.reuse_actors && actors_dir.join("stance_markers.json").is_file() {
         log(&format!(
