@@ -195,8 +195,8 @@ models/MODEL_CARD.md says where its run was stopped):\n  \
 stance train stance --ner-model models/ner --out runs/stance --layout sentence \\\n    \
 --train data/stance/news/train-rounds1-4.jsonl --train data/stance/conll.jsonl:train \\\n    \
 --tune data/stance/news/tune.jsonl --tune data/stance/conll.jsonl:dev --epochs 5\n\n\
-More data later: continue the trained classifier for an epoch over all of it instead of starting over\n\
-(same --layout and marker options as the run it continues):\n  \
+More data later: continue the trained classifier for an epoch over all of it instead of\n\
+starting over (same --layout and marker options as the run it continues):\n  \
 stance train stance ... --train data/stance/news/train.jsonl --continue-from runs/stance/actors \\\n    \
 --epochs 1 --lr 2e-5\n\n\
 Training files are gold JSON Lines (guidelines' format) or stand-off labels on CoNLL-2003 given as\n\
