@@ -538,7 +538,6 @@ fn models_lists_stance_heads_and_marks_the_default() {
             heldout_f1: 0.5,
             hybrid_thresholds: [0.5; 3],
             rules_floor: [0.0; 3],
-            rules_floor_confident: None,
             heldout_f1_hybrid: 0.5,
             trained_on: vec![format!("data/{name}.jsonl")],
         };

@@ -55,23 +55,11 @@ pub struct StanceConfig {
     /// statement, as a plain union). Chosen with `hybrid_thresholds` on held-out documents.
     #[serde(default)]
     pub rules_floor: [f32; 3],
-    /// The floor for the rules' confident statements (score at least
-    /// [`CONFIDENT_RULE_SCORE`]: an explicit cue whose subject is the actor), which may
-    /// need less of the model's agreement than weaker readings. Absent in models fitted
-    /// before it: `rules_floor` then holds for every rules statement.
-    #[serde(default)]
-    pub rules_floor_confident: Option<[f32; 3]>,
     #[serde(default)]
     pub heldout_f1_hybrid: f64,
     #[serde(default)]
     pub trained_on: Vec<String>,
 }
-
-/// Rules statements scoring at least this are confident: the lexicon's explicit cues
-/// (threaten, warn, accuse, blame, propose, call for ...) with the actor as their
-/// subject, possessor or `by` agent; a speaker's reading (times 0.9) or a weaker cue
-/// falls below it.
-pub const CONFIDENT_RULE_SCORE: f32 = 0.8;
 
 fn default_hybrid_thresholds() -> [f32; 3] {
     [0.5; 3]
@@ -656,8 +644,7 @@ struct ModelReading {
 }
 
 /// The `auto` backend's stance: the learned statements, and the rules' where the
-/// model gives their actor and label at least `rules_floor` (`rules_floor_confident`
-/// for the rules' confident statements). A statement both find
+/// model gives their actor and label at least `rules_floor`. A statement both find
 /// is the model's, with the rules' target and cue when they have one, and is
 /// marked `hybrid`; the others keep their own backend.
 pub struct Hybrid {
@@ -701,13 +688,7 @@ impl Hybrid {
             states,
             &self.model.config.hybrid_thresholds,
         )?;
-        let floor = |r: &Statement| {
-            let floors = match self.model.config.rules_floor_confident {
-                Some(confident) if r.score >= CONFIDENT_RULE_SCORE => confident,
-                _ => self.model.config.rules_floor,
-            };
-            floors[label_index(r.label)]
-        };
+        let floor = self.model.config.rules_floor;
         let model_probability = |r: &Statement| {
             probabilities
                 .iter()
@@ -727,7 +708,7 @@ impl Hybrid {
                     m.cue = r.cue.or(m.cue);
                     m.score = m.score.max(r.score);
                 }
-                None if model_probability(&r) >= floor(&r) => out.push(r),
+                None if model_probability(&r) >= floor[label_index(r.label)] => out.push(r),
                 None => {}
             }
         }

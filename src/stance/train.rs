@@ -21,9 +21,7 @@ use super::markers::{
     best_thresholds, f1_of, train_markers, tune_thresholds, Example, MarkerModel,
     MarkerTrainOptions,
 };
-use super::model::{
-    file_sha256, Analysis, StanceConfig, TargetHead, CONFIDENT_RULE_SCORE, TARGET_EXTRA,
-};
+use super::model::{file_sha256, Analysis, StanceConfig, TargetHead, TARGET_EXTRA};
 use super::rules::RuleClassifier;
 use super::StanceLabel;
 use crate::actors::link;
@@ -175,9 +173,8 @@ fn overlaps(a: CharSpan, b: (usize, usize)) -> bool {
 struct Collected {
     sentences: Vec<super::markers::Unit>,
     examples: Vec<Example>,
-    /// Per example: the rules' best score for each label they give it (for the hybrid's
-    /// thresholds and floors).
-    rules_fired: Vec<RulesFired>,
+    /// Per example: whether the rules give it each label (for the hybrid's thresholds).
+    rules_fired: Vec<[bool; 3]>,
     targets: Vec<TargetExample>,
     state_dim: usize,
 }
@@ -289,14 +286,13 @@ fn collect(
                     }
                 }
             }
-            let mut fired: RulesFired = [None; 3];
+            let mut fired = [false; 3];
             for st in a
                 .rules
                 .iter()
                 .filter(|st| st.actor == m && st.sentence == s)
             {
-                let best = &mut fired[super::model::label_index(st.label)];
-                *best = Some(best.map_or(st.score, |b: f32| b.max(st.score)));
+                fired[super::model::label_index(st.label)] = true;
             }
             c.rules_fired.push(fired);
             c.examples.push(Example {
@@ -331,61 +327,36 @@ fn collect(
 /// plain union, above 1 drops the rules' own statements.
 const RULES_FLOORS: [f32; 8] = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.1];
 
-/// The rules' best score per label for one candidate, `None` where they do not fire.
-type RulesFired = [Option<f32>; 3];
-
-/// The hybrid's fitted decision rule, per label.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Vote {
-    /// The model's own thresholds.
-    thresholds: [f32; 3],
-    /// The model probability a rules statement needs to be kept.
-    floors: [f32; 3],
-    /// The same for the rules' confident statements (never above `floors`).
-    confident_floors: [f32; 3],
-    /// Micro F1 at these choices.
-    f1: f64,
-}
-
 /// The hybrid's decision rule, per label: keep a candidate when the model's
 /// probability passes a threshold (0.1 to 1.0), or when the rules fired and the
-/// model gives at least a floor (a vote: the rules propose, the model can veto); a
-/// confident rules statement (score at least [`CONFIDENT_RULE_SCORE`]) has its own
-/// floor, no higher. Chooses the thresholds and floors with the best F1 per label
-/// (ties go to the lower floors, i.e. towards the plain union).
-fn tune_vote(probs: &[[f32; 3]], fired: &[RulesFired], ex: &[&Example]) -> Vote {
-    let mut best = [(f64::MIN, 0.5f32, 0.0f32, 0.0f32, (0, 0, 0)); 3];
+/// model gives at least a floor (a vote: the rules propose, the model can veto).
+/// Returns the thresholds and floors with the best F1 per label (ties go to the
+/// lower floor, i.e. to the plain union), and the micro F1 at those choices.
+fn tune_vote(
+    probs: &[[f32; 3]],
+    fired: &[[bool; 3]],
+    ex: &[&Example],
+) -> ([f32; 3], [f32; 3], f64) {
+    let mut best = [(f64::MIN, 0.5f32, 0.0f32, (0, 0, 0)); 3];
     for floor in RULES_FLOORS {
-        for confident in RULES_FLOORS.into_iter().filter(|&c| c <= floor) {
-            let keeps = |i: usize, k: usize| {
-                fired[i][k].is_some_and(|score| {
-                    let needed = if score >= CONFIDENT_RULE_SCORE {
-                        confident
-                    } else {
-                        floor
-                    };
-                    probs[i][k] >= needed
-                })
-            };
-            let (thresholds, _, counts) = best_thresholds(probs, ex, &keeps, 1..=10);
-            for k in 0..3 {
-                let (tp, fp, fn_) = counts[k];
-                let f = f1_of(tp, fp, fn_);
-                if f > best[k].0 {
-                    best[k] = (f, thresholds[k], floor, confident, counts[k]);
-                }
+        let (thresholds, _, counts) = best_thresholds(
+            probs,
+            ex,
+            &|i, k| fired[i][k] && probs[i][k] >= floor,
+            1..=10,
+        );
+        for k in 0..3 {
+            let (tp, fp, fn_) = counts[k];
+            let f = f1_of(tp, fp, fn_);
+            if f > best[k].0 {
+                best[k] = (f, thresholds[k], floor, counts[k]);
             }
         }
     }
     let (tp, fp, fn_) = best
         .iter()
-        .fold((0, 0, 0), |a, b| (a.0 + b.4 .0, a.1 + b.4 .1, a.2 + b.4 .2));
-    Vote {
-        thresholds: best.map(|b| b.1),
-        floors: best.map(|b| b.2),
-        confident_floors: best.map(|b| b.3),
-        f1: f1_of(tp, fp, fn_),
-    }
+        .fold((0, 0, 0), |a, b| (a.0 + b.3 .0, a.1 + b.3 .1, a.2 + b.3 .2));
+    (best.map(|b| b.1), best.map(|b| b.2), f1_of(tp, fp, fn_))
 }
 
 /// Trains the target head: softmax over each statement's options.
@@ -610,15 +581,12 @@ pub fn train_stance(
     // The hybrid keeps what the model finds above its own thresholds plus what
     // the rules find and the model does not veto: choose both with the rules'
     // decisions in place.
-    let fired: Vec<RulesFired> = (0..c.examples.len())
+    let fired: Vec<[bool; 3]> = (0..c.examples.len())
         .filter(|&i| held(c.examples[i].doc))
         .map(|i| c.rules_fired[i])
         .collect();
-    let vote = tune_vote(&probs, &fired, &val_ex);
-    log(&format!(
-        "hybrid (model, or rules not vetoed by the model): held-out micro F1 {:.4} at model thresholds {:?}, rules floors {:?} (confident rules {:?})",
-        vote.f1, vote.thresholds, vote.floors, vote.confident_floors
-    ));
+    let (hybrid_thresholds, rules_floor, hybrid_f1) = tune_vote(&probs, &fired, &val_ex);
+    log(&format!("hybrid (model, or rules not vetoed by the model): held-out micro F1 {hybrid_f1:.4} at model thresholds {hybrid_thresholds:?}, rules floors {rules_floor:?}"));
     let (held_targets, targets): (Vec<&TargetExample>, Vec<&TargetExample>) =
         c.targets.iter().partition(|t| held(t.doc));
     let varmap = train_targets(opts, c.state_dim, &targets, &held_targets, log)?;
@@ -630,10 +598,9 @@ pub fn train_stance(
         hidden: opts.hidden,
         encoder_sha256: sha,
         heldout_f1,
-        hybrid_thresholds: vote.thresholds,
-        rules_floor: vote.floors,
-        rules_floor_confident: Some(vote.confident_floors),
-        heldout_f1_hybrid: vote.f1,
+        hybrid_thresholds,
+        rules_floor,
+        heldout_f1_hybrid: hybrid_f1,
         trained_on: sources,
     };
     let text = serde_json::to_string_pretty(&config).expect("config serialises");
@@ -677,55 +644,32 @@ mod tests {
         }
     }
 
-    /// A weak rules reading's score (below the confident ones').
-    const WEAK: Option<f32> = Some(0.6);
-
-    /// (threat probability, rules' threat score, gold) per candidate.
-    fn tune(cases: &[(f32, Option<f32>, bool)]) -> Vote {
+    /// (threat probability, rules fired, gold) per candidate.
+    fn tune(cases: &[(f32, bool, bool)]) -> ([f32; 3], [f32; 3], f64) {
         let ex: Vec<Example> = cases.iter().map(|c| example(c.2)).collect();
         let refs: Vec<&Example> = ex.iter().collect();
         let probs: Vec<[f32; 3]> = cases.iter().map(|c| [c.0, 0.0, 0.0]).collect();
-        let fired: Vec<RulesFired> = cases.iter().map(|c| [c.1, None, None]).collect();
+        let fired: Vec<[bool; 3]> = cases.iter().map(|c| [c.1, false, false]).collect();
         tune_vote(&probs, &fired, &refs)
     }
 
     #[test]
     fn the_model_vetoes_rules_it_gives_no_chance() {
-        let vote = tune(&[
-            (0.95, None, true),  // the model alone finds it
-            (0.30, WEAK, true),  // the rules find it, the model half agrees
-            (0.01, WEAK, false), // a rules false alarm the model does not believe
-            (0.35, None, false), // a model doubt below the best threshold
+        let (thresholds, floors, micro) = tune(&[
+            (0.95, false, true),  // the model alone finds it
+            (0.30, true, true),   // the rules find it, the model half agrees
+            (0.01, true, false),  // a rules false alarm the model does not believe
+            (0.35, false, false), // a model doubt below the best threshold
         ]);
-        assert_eq!(vote.thresholds[0], 0.4);
-        assert_eq!(
-            vote.floors[0], 0.02,
-            "lowest floor that vetoes the false alarm"
-        );
-        assert_eq!(vote.f1, 1.0);
+        assert_eq!(thresholds[0], 0.4);
+        assert_eq!(floors[0], 0.02, "lowest floor that vetoes the false alarm");
+        assert_eq!(micro, 1.0);
     }
 
     #[test]
     fn rules_the_model_misses_entirely_keep_the_plain_union() {
-        let vote = tune(&[(0.95, None, true), (0.0, WEAK, true)]);
-        assert_eq!(vote.floors[0], 0.0);
-        assert_eq!(vote.f1, 1.0);
-    }
-
-    #[test]
-    fn confident_rules_statements_may_pass_where_weak_ones_are_vetoed() {
-        let confident = Some(CONFIDENT_RULE_SCORE);
-        let vote = tune(&[
-            (0.95, None, true),      // the model alone finds it
-            (0.04, confident, true), // an explicit cue the model doubts: right
-            (0.04, WEAK, false),     // a weak reading at the same probability: wrong
-            (0.10, WEAK, false),
-        ]);
-        assert_eq!(
-            vote.floors[0], 0.2,
-            "lowest floor that vetoes both weak readings"
-        );
-        assert_eq!(vote.confident_floors[0], 0.0);
-        assert_eq!(vote.f1, 1.0);
+        let (_, floors, micro) = tune(&[(0.95, false, true), (0.0, true, true)]);
+        assert_eq!(floors[0], 0.0);
+        assert_eq!(micro, 1.0);
     }
 }
