@@ -677,7 +677,7 @@ impl Hybrid {
         states: Option<&TokenStates>,
     ) -> Result<Vec<Statement>> {
         let ModelReading {
-            statements: mut out,
+            statements: out,
             rules,
             probabilities,
             pair_targets,
@@ -688,34 +688,122 @@ impl Hybrid {
             states,
             &self.model.config.hybrid_thresholds,
         )?;
-        let floor = self.model.config.rules_floor;
         let model_probability = |r: &Statement| {
             probabilities
                 .iter()
                 .find(|(m, s, _)| *m == r.actor && *s == r.sentence)
                 .map_or(0.0, |(_, _, p)| p[label_index(r.label)])
         };
-        for r in rules {
-            match out
-                .iter_mut()
-                .find(|m| m.actor == r.actor && m.label == r.label && m.sentence == r.sentence)
-            {
-                Some(m) => {
-                    m.backend = Backend::Hybrid;
-                    if !pair_targets {
-                        m.target = r.target.or(m.target);
-                    }
-                    m.cue = r.cue.or(m.cue);
-                    m.score = m.score.max(r.score);
-                }
-                None if model_probability(&r) >= floor[label_index(r.label)] => out.push(r),
-                None => {}
-            }
-        }
+        let out = vote(
+            out,
+            rules,
+            &model_probability,
+            self.model.config.rules_floor,
+            pair_targets,
+        );
         Ok(super::listeners::drop_listeners(
             doc,
             entities,
             super::to_title_holders(doc, entities, out),
         ))
+    }
+}
+
+/// The hybrid's vote: the model's statements (`out`), and each rules statement the model
+/// does not veto — its actor and label get at least `floor` from the model, or the model
+/// itself finds the same act in that sentence for another actor. The second case is a
+/// speaker and the side he speaks for, who both act (guidelines §3.2), where the model
+/// tends to give the act to the speaker alone. A statement both find is the model's, with
+/// the rules' cue (and target, unless the model has its own target scorer).
+fn vote(
+    mut out: Vec<Statement>,
+    rules: Vec<Statement>,
+    model_probability: &dyn Fn(&Statement) -> f32,
+    floor: [f32; 3],
+    pair_targets: bool,
+) -> Vec<Statement> {
+    let model_acts: Vec<(usize, StanceLabel)> = out.iter().map(|m| (m.sentence, m.label)).collect();
+    for r in rules {
+        match out
+            .iter_mut()
+            .find(|m| m.actor == r.actor && m.label == r.label && m.sentence == r.sentence)
+        {
+            Some(m) => {
+                m.backend = Backend::Hybrid;
+                if !pair_targets {
+                    m.target = r.target.or(m.target);
+                }
+                m.cue = r.cue.or(m.cue);
+                m.score = m.score.max(r.score);
+            }
+            None if model_probability(&r) >= floor[label_index(r.label)]
+                || model_acts.contains(&(r.sentence, r.label)) =>
+            {
+                out.push(r)
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(actor: usize, label: StanceLabel, sentence: usize, backend: Backend) -> Statement {
+        Statement {
+            actor,
+            label,
+            score: 0.9,
+            target: None,
+            sentence,
+            cue: None,
+            backend,
+        }
+    }
+
+    /// The actors the vote keeps, given the model's statements, the rules' and a model
+    /// probability of 0.1 for every rules statement against a floor of 0.5.
+    fn kept(model: Vec<Statement>, rules: Vec<Statement>) -> Vec<(usize, Backend)> {
+        vote(model, rules, &|_| 0.1, [0.5; 3], true)
+            .iter()
+            .map(|s| (s.actor, s.backend))
+            .collect()
+    }
+
+    #[test]
+    fn the_model_vetoes_a_rules_statement_it_gives_little_chance() {
+        let rules = vec![statement(1, StanceLabel::Accusation, 0, Backend::Rules)];
+        assert_eq!(kept(Vec::new(), rules), Vec::new());
+    }
+
+    #[test]
+    fn the_models_own_act_in_a_sentence_keeps_the_rules_other_agent_of_it() {
+        // "Kerry made clear that Washington faults Moscow": the model gives Kerry the
+        // accusation, the rules give Washington; both act (guidelines §3.2).
+        let model = vec![statement(0, StanceLabel::Accusation, 3, Backend::Model)];
+        let rules = vec![statement(1, StanceLabel::Accusation, 3, Backend::Rules)];
+        assert_eq!(
+            kept(model, rules),
+            vec![(0, Backend::Model), (1, Backend::Rules)]
+        );
+    }
+
+    #[test]
+    fn another_label_or_another_sentence_does_not_keep_a_rules_statement() {
+        let model = vec![statement(0, StanceLabel::Threat, 3, Backend::Model)];
+        let rules = vec![
+            statement(1, StanceLabel::Accusation, 3, Backend::Rules),
+            statement(1, StanceLabel::Threat, 4, Backend::Rules),
+        ];
+        assert_eq!(kept(model, rules), vec![(0, Backend::Model)]);
+    }
+
+    #[test]
+    fn a_statement_both_find_is_the_models_marked_hybrid() {
+        let model = vec![statement(0, StanceLabel::Proposal, 2, Backend::Model)];
+        let rules = vec![statement(0, StanceLabel::Proposal, 2, Backend::Rules)];
+        assert_eq!(kept(model, rules), vec![(0, Backend::Hybrid)]);
     }
 }
