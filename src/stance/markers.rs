@@ -322,6 +322,21 @@ fn cue_marker_ids(
     Ok(Some(ids))
 }
 
+impl MarkerConfig {
+    /// Reads `stance_markers.json` of a trained actor classifier's directory.
+    pub fn read(dir: &Path) -> Result<MarkerConfig> {
+        let path = dir.join("stance_markers.json");
+        let bad = |message: String| {
+            StanceError::Model(ModelError::Config {
+                path: path.clone(),
+                message,
+            })
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+    }
+}
+
 impl MarkerModel {
     /// Loads `dir` (a token-classification checkpoint with `actor_head.*` and `stance_markers.json`).
     pub fn load(dir: &Path) -> Result<MarkerModel> {
@@ -332,10 +347,7 @@ impl MarkerModel {
                 message,
             })
         };
-        let text = std::fs::read_to_string(dir.join("stance_markers.json"))
-            .map_err(|e| bad("stance_markers.json", e.to_string()))?;
-        let config: MarkerConfig =
-            serde_json::from_str(&text).map_err(|e| bad("stance_markers.json", e.to_string()))?;
+        let config = MarkerConfig::read(dir)?;
         let (_, vb) =
             crate::model::checkpoint::open_weights(&ck.weights, DType::F32, &Device::Cpu)?;
         let mut model = TokenClassifier::build(
@@ -1049,16 +1061,7 @@ pub fn train_markers(
 /// Refuses to continue from a classifier that reads its input differently: its weights
 /// were fitted to that input, and the saved settings would contradict the options.
 fn check_continues(init: &Path, opts: &MarkerTrainOptions) -> Result<()> {
-    let path = init.join("stance_markers.json");
-    let bad = |message: String| {
-        StanceError::Model(ModelError::Config {
-            path: path.clone(),
-            message,
-        })
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| bad(format!("not a trained actor classifier: {e}")))?;
-    let saved: MarkerConfig = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let saved = MarkerConfig::read(init)?;
     let pair_targets = opts.pair_targets && opts.layout == MarkerLayout::Sentence;
     let differences: Vec<String> = [
         (
