@@ -535,8 +535,9 @@ def cmd_sample_more(a):
     print(f"{path}: {len(pick)} articles")
 
 
-# Most words of a PolNeAR file name's headline part that a drawn article may have.
-MAX_SLUG_WORDS = 8
+# Most words (runs of letters, digits and underscores) a drawn PolNeAR document id may hold:
+# the id is committed, and a 12-word run of the source's text may never be.
+MAX_ID_WORDS = 11
 
 
 def cmd_polnear_more(a):
@@ -550,7 +551,7 @@ def cmd_polnear_more(a):
     # A file name carries the start of its headline: names with many words would put a run
     # of the source's text into the stand-off files, so they are not drawn.
     pool = [s for s in stems if ("polnear", f"train/{s}") not in taken
-            and len(s.split("_")[-1].split("-")) <= MAX_SLUG_WORDS
+            and len(re.findall(r"\w+", f"train/{s}")) <= MAX_ID_WORDS
             and MIN_WORDS <= words(text_of("polnear", f"train/{s}")) <= MAX_WORDS]
     pick = rng.sample(pool, min(a.n, len(pool)))
     path = os.path.join(NEWS, "assignments", f"train-polnear-r{a.round}.txt")
