@@ -190,15 +190,16 @@ The best epoch on --dev is kept in --out. A resumable checkpoint is written to O
     Ner(TrainOptions),
     /// Train the learned stance model (actor classifier, target head, thresholds of the hybrid with the rules).
     #[command(
-        after_help = "Example (the shipped model's recipe, into runs/ so that the shipped one is kept;\n\
-models/MODEL_CARD.md says where its run was stopped):\n  \
+        after_help = "Example (the shipped model's recipe, into runs/ so that the shipped one is kept): two\n\
+epochs on the data of the time, then one more over everything annotated by then, continuing\n\
+the trained classifier (same --layout and marker options) instead of starting over:\n  \
 stance train stance --ner-model models/ner --out runs/stance --layout sentence \\\n    \
---train data/stance/news/train-rounds1-4.jsonl --train data/stance/conll.jsonl:train \\\n    \
---tune data/stance/news/tune.jsonl --tune data/stance/conll.jsonl:dev --epochs 5\n\n\
-More data later: continue the trained classifier for an epoch over all of it instead of\n\
-starting over (same --layout and marker options as the run it continues):\n  \
-stance train stance ... --train data/stance/news/train.jsonl --continue-from runs/stance/actors \\\n    \
---epochs 1 --lr 2e-5\n\n\
+--train data/stance/news/train-rounds1-13.jsonl --train data/stance/conll.jsonl:train \\\n    \
+--tune data/stance/news/tune.jsonl --tune data/stance/conll.jsonl:dev --epochs 2\n  \
+stance train stance --ner-model models/ner --out runs/stance2 --layout sentence \\\n    \
+--train data/stance/news/train-rounds1-57.jsonl --train data/stance/conll.jsonl:train \\\n    \
+--tune data/stance/news/tune.jsonl --tune data/stance/conll.jsonl:dev \\\n    \
+--continue-from runs/stance/actors --epochs 1 --lr 2e-5\n\n\
 Training files are gold JSON Lines (guidelines' format) or stand-off labels on CoNLL-2003 given as\n\
 FILE:SPLIT. The --tune documents (without them, a share of the training ones: --holdout) pick the epoch and thresholds;\n\
 score the result on dev with `stance eval stance --compare rules,model,auto`."

@@ -678,6 +678,13 @@ pub struct MarkerTrainOptions {
     pub init: Option<PathBuf>,
 }
 
+impl MarkerTrainOptions {
+    /// Whether a pair head is trained: it reads the sentence layout's states only.
+    fn trains_pair_head(&self) -> bool {
+        self.pair_targets && self.layout == MarkerLayout::Sentence
+    }
+}
+
 /// The target choices of `examples` (in their order) over candidate indices: each
 /// example's options are looked up among the examples of its sentence.
 fn choices_of(examples: &[&Example]) -> Vec<TargetChoice> {
@@ -810,7 +817,7 @@ pub fn train_markers(
         Trainable::from_weights(&base, &labels, ck.config.stance_casing, true, opts.seed)?;
     let vb = VarBuilder::from_varmap(&trainable.varmap, DType::F32, &Device::Cpu);
     let head = dense(2 * ck.config.hidden_size, 3, vb.pp(HEAD)).during("actor classifier")?;
-    let pair_targets = opts.pair_targets && opts.layout == MarkerLayout::Sentence;
+    let pair_targets = opts.trains_pair_head();
     let pair = if pair_targets {
         Some(PairHead::build(ck.config.hidden_size, vb.pp(PAIR)).during("actor classifier")?)
     } else {
@@ -1062,7 +1069,7 @@ pub fn train_markers(
 /// were fitted to that input, and the saved settings would contradict the options.
 fn check_continues(init: &Path, opts: &MarkerTrainOptions) -> Result<()> {
     let saved = MarkerConfig::read(init)?;
-    let pair_targets = opts.pair_targets && opts.layout == MarkerLayout::Sentence;
+    let pair_targets = opts.trains_pair_head();
     let differences: Vec<String> = [
         (
             "layout",
