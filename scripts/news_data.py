@@ -8,6 +8,7 @@ annotators, checks and converts their files, measures agreement and builds the s
   news_data.py sample                        draw the assignments (deterministic; ids only)
   news_data.py sample-more --n N             more AllSides articles for a split, none already assigned
   news_data.py polnear-more --n N            more PolNeAR train articles, none already assigned
+  news_data.py dirsent-more --n N            directed-sentiment sentences for train, at random
   news_data.py show SOURCE DOC...            documents with numbered sentences s0, s1, ...
   news_data.py todo ASSIGNMENT RAW           documents of an assignment not yet in RAW
   news_data.py check RAW...                  validate annotation files (every name found in its sentence)
@@ -20,7 +21,9 @@ annotators, checks and converts their files, measures agreement and builds the s
 
 Documents: SOURCE is `allsides` (DOC = the article's ID; text = title, blank line, body, unless the
 body already begins with the title), `polnear` (DOC = `train/<file stem>` or `dev/<file stem>`; text =
-the file) or `plv` (DOC = the row number in PLV_train.tsv; text = the sentence).
+the file), `plv` (DOC = the row number in PLV_train.tsv; text = the sentence) or `dirsent` (DOC =
+`<split>/<row>`, the row of directed_sentiment/<split>.txt from 0; text = its sentence without the
+brackets that mark the two entities).
 """
 import argparse, collections, csv, glob, hashlib, json, os, random, re, sys
 
@@ -30,7 +33,7 @@ SHARED = os.environ.get("STANCE_SHARED", os.path.join(ROOT, "..", "shared"))
 DATA = os.path.join(SHARED, "data")
 NEWS = os.path.join(ROOT, "data", "stance", "news")
 LABELS = ("threat", "accusation", "proposal")
-SOURCES = ("allsides", "polnear", "plv")
+SOURCES = ("allsides", "polnear", "plv", "dirsent")
 
 # ---------------------------------------------------------------- documents
 
@@ -52,6 +55,19 @@ def plv_rows():
     return _cache["plv"]
 
 
+def dirsent_rows(split):
+    """The sentences of one split of the directed-sentiment data, one per line (row numbers
+    from 0), with the brackets that mark its two entities taken out: the text as printed."""
+    key = f"dirsent/{split}"
+    if key not in _cache:
+        path = os.path.join(DATA, "directed_sentiment", f"{split}.txt")
+        lines = open(path, encoding="utf-8").read().split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        _cache[key] = [l.split("\t", 1)[0].replace("[", "").replace("]", "") for l in lines]
+    return _cache[key]
+
+
 def allsides_text(row):
     """Title, blank line, body; the body alone when it already begins with the title."""
     title, body = row["title"] or "", row["content_original"]
@@ -69,6 +85,9 @@ def text_of(source, doc):
                     encoding="utf-8").read()
     if source == "plv":
         return plv_rows()[int(doc)]["sentence"]
+    if source == "dirsent":
+        split, row = doc.split("/", 1)
+        return dirsent_rows(split)[int(row)]
     raise ValueError(f"unknown source {source!r} (expected one of {', '.join(SOURCES)})")
 
 
@@ -505,6 +524,15 @@ def cmd_sample(a):
         print(f"{split}: {len(docs)} articles, {len(plv[split])} PLV sentences")
 
 
+def new_assignment_path(name):
+    """The path of a new assignment file; an existing one is never replaced, because the raw
+    annotation files of its round refer to the documents it lists."""
+    path = os.path.join(NEWS, "assignments", name)
+    if os.path.exists(path):
+        sys.exit(f"error: {path} exists (that round was drawn already): pass another --round")
+    return path
+
+
 def cmd_sample_more(a):
     """More AllSides articles for one split, drawn as `sample` draws (optionally leaning
     on some outlets), leaving out every article already assigned."""
@@ -515,7 +543,7 @@ def cmd_sample_more(a):
     pool = []
     for r in sorted(allsides_rows().values(), key=lambda r: r["ID"]):
         n = words(allsides_text(r))
-        if (MIN_WORDS <= n <= MAX_WORDS and ("allsides", r["ID"]) not in taken
+        if (MIN_WORDS <= n <= (a.max_words or MAX_WORDS) and ("allsides", r["ID"]) not in taken
                 and split_of((r["date"] or "nodate", r["topic"])) == (a.pool or a.split)
                 and (not a.topic or r["topic"] == a.topic)):
             pool.append(r)
@@ -527,13 +555,16 @@ def cmd_sample_more(a):
     weight = lambda r: TOPIC_WEIGHT.get(r["topic"], 1.0) * outlet.get(r["source"], 1.0)
     pick = weighted_sample(pool, weight, a.n, rng,
                            cap_key=lambda r: r["source"], cap=max(1, int(a.outlet_cap * a.n)))
-    path = os.path.join(NEWS, "assignments", f"{a.split}-articles-r{a.round}.txt")
+    path = new_assignment_path(f"{a.split}-articles-r{a.round}.txt")
     with open(path, "w") as f:
         f.write(f"# {a.split}, round {a.round}: {len(pick)} more articles (scripts/news_data.py sample-more)\n")
         for r in pick:
             f.write(f"allsides\t{r['ID']}\n")
     print(f"{path}: {len(pick)} articles")
 
+
+# Shortest directed-sentiment sentence drawn, in words: shorter rows are headline fragments.
+MIN_SENTENCE_WORDS = 6
 
 # Most words (runs of letters, digits and underscores) a drawn PolNeAR document id may hold:
 # the id is committed, and a 12-word run of the source's text may never be.
@@ -554,12 +585,39 @@ def cmd_polnear_more(a):
             and len(re.findall(r"\w+", f"train/{s}")) <= MAX_ID_WORDS
             and MIN_WORDS <= words(text_of("polnear", f"train/{s}")) <= MAX_WORDS]
     pick = rng.sample(pool, min(a.n, len(pool)))
-    path = os.path.join(NEWS, "assignments", f"train-polnear-r{a.round}.txt")
+    path = new_assignment_path(f"train-polnear-r{a.round}.txt")
     with open(path, "w") as f:
         f.write(f"# train, round {a.round}: {len(pick)} more PolNeAR articles (scripts/news_data.py polnear-more)\n")
         for s in pick:
             f.write(f"polnear\ttrain/{s}\n")
     print(f"{path}: {len(pick)} articles")
+
+
+def cmd_dirsent_more(a):
+    """Directed-sentiment train sentences for our train split, drawn at random (never by their
+    weak labels or cue words): one row per distinct sentence, none already assigned, none found
+    in a dev or tune document of any source."""
+    rng = random.Random(SEED + a.round)
+    taken, held_out = set(), []
+    for path in glob.glob(os.path.join(NEWS, "assignments", "*.txt")):
+        docs = read_assignment(path)
+        taken.update(text_of(s, d) for s, d in docs if s == "dirsent")
+        if os.path.basename(path).startswith(("dev-", "tune-")):
+            held_out.extend(text_of(s, d) for s, d in docs)
+    held_out = "\n".join(held_out)
+    pool, seen = [], set()
+    for i, text in enumerate(dirsent_rows("train")):
+        if text in seen or text in taken or MIN_SENTENCE_WORDS > words(text) or text in held_out:
+            continue
+        seen.add(text)
+        pool.append(i)
+    pick = sorted(rng.sample(pool, min(a.n, len(pool))))
+    path = new_assignment_path(f"train-dirsent-r{a.round}.txt")
+    with open(path, "w") as f:
+        f.write(f"# train, round {a.round}: {len(pick)} directed-sentiment sentences (scripts/news_data.py dirsent-more)\n")
+        for i in pick:
+            f.write(f"dirsent\ttrain/{i}\n")
+    print(f"{path}: {len(pick)} sentences of {len(pool)} left")
 
 
 def cmd_batches(a):
@@ -684,13 +742,17 @@ def main():
     b = sub.add_parser("batches"); b.add_argument("assignment"); b.add_argument("--words", type=int, default=20000)
     b.add_argument("--max-docs", type=int, default=40)
     sm = sub.add_parser("sample-more"); sm.add_argument("--split", default="train"); sm.add_argument("--n", type=int, required=True)
-    sm.add_argument("--round", type=int, default=2)
+    sm.add_argument("--round", type=int, required=True)
     sm.add_argument("--topic", help="only this AllSides topic")
     sm.add_argument("--pool", help="draw from this split's story groups (default: --split)")
     sm.add_argument("--outlet-weight", help="extra weights by outlet, e.g. 'Reuters=3,BBC News=2'")
     sm.add_argument("--outlet-cap", type=float, default=OUTLET_CAP, help="largest share of one outlet")
+    sm.add_argument("--max-words", type=int,
+                    help=f"longest article drawn, in words (default {MAX_WORDS}, as the first rounds)")
+    ds = sub.add_parser("dirsent-more"); ds.add_argument("--n", type=int, required=True)
+    ds.add_argument("--round", type=int, required=True)
     pm2 = sub.add_parser("polnear-more"); pm2.add_argument("--n", type=int, required=True)
-    pm2.add_argument("--round", type=int, default=4)
+    pm2.add_argument("--round", type=int, required=True)
     sub.add_parser("build")
     st = sub.add_parser("stats"); st.add_argument("files", nargs="+")
     pm = sub.add_parser("plv-map"); pm.add_argument("files", nargs="+")
@@ -698,6 +760,7 @@ def main():
     cmds = {"sample": cmd_sample, "show": cmd_show, "todo": cmd_todo, "check": cmd_check,
             "agreement": cmd_agreement, "diff": cmd_diff, "batches": cmd_batches, "build": cmd_build,
             "stats": cmd_stats, "plv-map": cmd_plv_map, "merge": cmd_merge, "sample-more": cmd_sample_more,
+            "dirsent-more": cmd_dirsent_more,
             "polnear-more": cmd_polnear_more}
     try:
         cmds[a.cmd](a)

@@ -11,7 +11,10 @@
 //! - `allsides`: the article's title, a blank line and its body, or the body
 //!   alone when it already begins with the title;
 //! - `polnear`: the file `data/<split>/text/<stem>.txt` for `doc` = `<split>/<stem>`;
-//! - `plv`: the `sentence` of row `doc` (from 0) of `PLV_train.tsv`.
+//! - `plv`: the `sentence` of row `doc` (from 0) of `PLV_train.tsv`;
+//! - `dirsent`: for `doc` = `<split>/<row>`, the sentence of line `row` (from 0)
+//!   of `directed_sentiment/<split>.txt`, without the brackets that mark its
+//!   two entities.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -23,11 +26,13 @@ use crate::error::{Result, StanceError};
 use crate::eval::stance::{GoldDoc, GoldSpan, GoldStance};
 
 /// The data sources a news record may name.
-pub const SOURCES: [&str; 3] = ["allsides", "polnear", "plv"];
+pub const SOURCES: [&str; 4] = ["allsides", "polnear", "plv", "dirsent"];
 
 const ALLSIDES: &str = "news/allsides/allsides_intl_politics.jsonl";
 const POLNEAR: &str = "news/polnear/data";
 const PLV: &str = "plv/PLV_train.tsv";
+const DIRSENT: &str = "directed_sentiment";
+const DIRSENT_SPLITS: [&str; 3] = ["train", "valid", "test"];
 
 /// One stand-off record.
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +87,7 @@ pub struct NewsCorpus {
     root: PathBuf,
     allsides: Option<HashMap<String, String>>,
     plv: Option<Vec<String>>,
+    dirsent: HashMap<String, Vec<String>>,
 }
 
 impl NewsCorpus {
@@ -90,6 +96,7 @@ impl NewsCorpus {
             root: root.into(),
             allsides: None,
             plv: None,
+            dirsent: HashMap::new(),
         }
     }
 
@@ -138,6 +145,29 @@ impl NewsCorpus {
                 rows.get(i)
                     .cloned()
                     .ok_or_else(|| format!("PLV has {} rows, not row {i}", rows.len()))
+            }
+            "dirsent" => {
+                let (split, row) = doc
+                    .split_once('/')
+                    .filter(|(split, _)| DIRSENT_SPLITS.contains(split))
+                    .ok_or_else(|| {
+                        format!("directed-sentiment document {doc:?} is not <split>/<row>")
+                    })?;
+                let i: usize = row
+                    .parse()
+                    .map_err(|_| format!("directed-sentiment row {row:?} is not a number"))?;
+                let rows = match self.dirsent.entry(split.to_string()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(read_dirsent(
+                        &self.root.join(DIRSENT).join(format!("{split}.txt")),
+                    )?),
+                };
+                rows.get(i).cloned().ok_or_else(|| {
+                    format!(
+                        "directed sentiment {split} has {} rows, not row {i}",
+                        rows.len()
+                    )
+                })
             }
             other => Err(format!(
                 "unknown source {other:?} (expected one of {})",
@@ -192,6 +222,19 @@ fn read_plv(path: &Path) -> std::result::Result<Vec<String>, String> {
                 .map(|r| r.get(column).unwrap_or("").to_string())
         })
         .collect()
+}
+
+/// The sentences of one directed-sentiment file (`sentence \t p \t q \t label`
+/// per line), each without the brackets around its two entities.
+fn read_dirsent(path: &Path) -> std::result::Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text
+        .split_terminator('\n')
+        .map(|line| {
+            let sentence = line.split('\t').next().unwrap_or("");
+            sentence.replace(['[', ']'], "")
+        })
+        .collect())
 }
 
 /// Reads news stand-off records from `path` and joins them with their text.
@@ -302,6 +345,12 @@ mod tests {
             "\tsentence\tgold_root\n0\t\"Quito warned Lima, \"\"again\"\".\"\tTHREATEN\n1\tPeru asked Bolivia for help.\tREQUEST\n",
         )
         .unwrap();
+        std::fs::create_dir_all(root.join(DIRSENT)).unwrap();
+        std::fs::write(
+            root.join(DIRSENT).join("train.txt"),
+            "[Lima] blamed [Quito] for the spill.\tLima\tQuito\t3\nA [Pasto] mayor met [Cal]i envoys.\tPasto\tCal\t0\n",
+        )
+        .unwrap();
         let c = NewsCorpus::new(root);
         (dir, c)
     }
@@ -320,6 +369,17 @@ mod tests {
         assert_eq!(c.text("plv", "0").unwrap(), "Quito warned Lima, \"again\".");
         assert!(c.text("plv", "7").unwrap_err().contains("2 rows"));
         assert!(c.text("polnear", "../etc/x").is_err());
+        assert_eq!(
+            c.text("dirsent", "train/0").unwrap(),
+            "Lima blamed Quito for the spill."
+        );
+        assert_eq!(
+            c.text("dirsent", "train/1").unwrap(),
+            "A Pasto mayor met Cali envoys."
+        );
+        assert!(c.text("dirsent", "train/2").unwrap_err().contains("2 rows"));
+        assert!(c.text("dirsent", "../train/0").is_err());
+        assert!(c.text("dirsent", "valid/0").is_err());
         assert!(c
             .text("reddit", "1")
             .unwrap_err()
