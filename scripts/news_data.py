@@ -524,12 +524,17 @@ def cmd_sample(a):
         print(f"{split}: {len(docs)} articles, {len(plv[split])} PLV sentences")
 
 
-def new_assignment_path(name):
-    """The path of a new assignment file; an existing one is never replaced, because the raw
-    annotation files of its round refer to the documents it lists."""
+def write_assignment(name, header, docs):
+    """Writes a new assignment file (`# header`, then `source<TAB>doc` lines) and returns its
+    path. An existing one is never replaced: the raw annotation files of its round refer to the
+    documents it lists."""
     path = os.path.join(NEWS, "assignments", name)
     if os.path.exists(path):
         sys.exit(f"error: {path} exists (that round was drawn already): pass another --round")
+    with open(path, "w") as f:
+        f.write(f"# {header}\n")
+        for src, doc in docs:
+            f.write(f"{src}\t{doc}\n")
     return path
 
 
@@ -555,11 +560,10 @@ def cmd_sample_more(a):
     weight = lambda r: TOPIC_WEIGHT.get(r["topic"], 1.0) * outlet.get(r["source"], 1.0)
     pick = weighted_sample(pool, weight, a.n, rng,
                            cap_key=lambda r: r["source"], cap=max(1, int(a.outlet_cap * a.n)))
-    path = new_assignment_path(f"{a.split}-articles-r{a.round}.txt")
-    with open(path, "w") as f:
-        f.write(f"# {a.split}, round {a.round}: {len(pick)} more articles (scripts/news_data.py sample-more)\n")
-        for r in pick:
-            f.write(f"allsides\t{r['ID']}\n")
+    path = write_assignment(
+        f"{a.split}-articles-r{a.round}.txt",
+        f"{a.split}, round {a.round}: {len(pick)} more articles (scripts/news_data.py sample-more)",
+        [("allsides", r["ID"]) for r in pick])
     print(f"{path}: {len(pick)} articles")
 
 
@@ -585,11 +589,10 @@ def cmd_polnear_more(a):
             and len(re.findall(r"\w+", f"train/{s}")) <= MAX_ID_WORDS
             and MIN_WORDS <= words(text_of("polnear", f"train/{s}")) <= MAX_WORDS]
     pick = rng.sample(pool, min(a.n, len(pool)))
-    path = new_assignment_path(f"train-polnear-r{a.round}.txt")
-    with open(path, "w") as f:
-        f.write(f"# train, round {a.round}: {len(pick)} more PolNeAR articles (scripts/news_data.py polnear-more)\n")
-        for s in pick:
-            f.write(f"polnear\ttrain/{s}\n")
+    path = write_assignment(
+        f"train-polnear-r{a.round}.txt",
+        f"train, round {a.round}: {len(pick)} more PolNeAR articles (scripts/news_data.py polnear-more)",
+        [("polnear", f"train/{s}") for s in pick])
     print(f"{path}: {len(pick)} articles")
 
 
@@ -612,11 +615,10 @@ def cmd_dirsent_more(a):
         seen.add(text)
         pool.append(i)
     pick = sorted(rng.sample(pool, min(a.n, len(pool))))
-    path = new_assignment_path(f"train-dirsent-r{a.round}.txt")
-    with open(path, "w") as f:
-        f.write(f"# train, round {a.round}: {len(pick)} directed-sentiment sentences (scripts/news_data.py dirsent-more)\n")
-        for i in pick:
-            f.write(f"dirsent\ttrain/{i}\n")
+    path = write_assignment(
+        f"train-dirsent-r{a.round}.txt",
+        f"train, round {a.round}: {len(pick)} directed-sentiment sentences (scripts/news_data.py dirsent-more)",
+        [("dirsent", f"train/{i}") for i in pick])
     print(f"{path}: {len(pick)} sentences of {len(pool)} left")
 
 
