@@ -61,7 +61,8 @@ def dirsent_rows(split):
     key = f"dirsent/{split}"
     if key not in _cache:
         path = os.path.join(DATA, "directed_sentiment", f"{split}.txt")
-        lines = open(path, encoding="utf-8").read().split("\n")
+        # newline="": lines split on "\n" alone, as `stance` splits them (src/stance/news.rs).
+        lines = open(path, encoding="utf-8", newline="").read().split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         _cache[key] = [l.split("\t", 1)[0].replace("[", "").replace("]", "") for l in lines]
