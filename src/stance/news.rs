@@ -16,6 +16,7 @@
 //!   of `directed_sentiment/<split>.txt`, without the brackets that mark its
 //!   two entities.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -157,8 +158,8 @@ impl NewsCorpus {
                     .parse()
                     .map_err(|_| format!("directed-sentiment row {row:?} is not a number"))?;
                 let rows = match self.dirsent.entry(split.to_string()) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => e.insert(read_dirsent(
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(read_dirsent(
                         &self.root.join(DIRSENT).join(format!("{split}.txt")),
                     )?),
                 };
