@@ -645,7 +645,11 @@ fn train_stance_cmd(args: TrainStanceArgs, g: Globals) -> Result<ExitCode> {
     let tagger =
         stance::model::load_tagger(Some(&opts.ner_model.display().to_string()), inference)?;
     let mut sources = args.train.clone();
-    sources.extend(args.tune.iter().map(|t| format!("tune: {t}")));
+    sources.extend(
+        args.tune
+            .iter()
+            .map(|t| format!("{}{t}", stance::stance::train::TUNE_SOURCE)),
+    );
     stance::stance::train::train_stance(&opts, &train, &tune, sources, &tagger, &mut |l| {
         eprintln!("{l}")
     })?;

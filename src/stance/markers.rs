@@ -335,6 +335,13 @@ impl MarkerConfig {
         let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
     }
+
+    /// Writes `stance_markers.json` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join("stance_markers.json");
+        let text = serde_json::to_string_pretty(self).expect("config serialises");
+        std::fs::write(&path, text + "\n").map_err(|source| StanceError::Write { path, source })
+    }
 }
 
 impl MarkerModel {
@@ -1135,18 +1142,31 @@ fn load_heads(trainable: &Trainable, weights: &Path) -> Result<()> {
 
 fn save(trainable: &Trainable, model: &MarkerModel, out: &Path) -> Result<()> {
     trainable.save(out, model.config.max_piece, false)?;
-    let text = serde_json::to_string_pretty(&model.config).expect("config serialises");
-    std::fs::write(out.join("stance_markers.json"), text + "\n").map_err(|source| {
-        StanceError::Write {
-            path: out.join("stance_markers.json"),
-            source,
-        }
-    })
+    model.config.write(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_config_reads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = MarkerConfig {
+            thresholds: [0.8, 0.6, 0.4],
+            heldout_f1: 0.59,
+            epochs: 2,
+            trained_on: vec!["a.jsonl".into()],
+            layout: MarkerLayout::Sentence,
+            pair_targets: true,
+            heldout_target_accuracy: 0.7,
+            context: 1,
+            max_piece: max_piece_for(1),
+            cue_markers: true,
+        };
+        config.write(dir.path()).unwrap();
+        assert_eq!(MarkerConfig::read(dir.path()).unwrap(), config);
+    }
 
     #[test]
     fn inputs_with_any_context_fit_the_encoders_positions() {

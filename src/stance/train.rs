@@ -18,7 +18,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::markers::{
-    best_thresholds, f1_of, train_markers, tune_thresholds, Example, MarkerModel,
+    best_thresholds, f1_of, train_markers, tune_thresholds, Example, MarkerConfig, MarkerModel,
     MarkerTrainOptions,
 };
 use super::model::{file_sha256, Analysis, StanceConfig, TargetHead, TARGET_EXTRA};
@@ -38,6 +38,10 @@ use crate::span::{CharMap, CharSpan};
 pub const DEFAULT_STANCE_OUT: &str = "runs/stance";
 /// Width of the target head's hidden layer.
 pub const TARGET_HIDDEN: usize = 128;
+/// How a `trained_on` entry names a tuning file: it chose, it was not learned from.
+pub const TUNE_SOURCE: &str = "tune: ";
+/// How a `trained_on` entry names a file that the classifier a run continued was trained on.
+pub const CONTINUED_SOURCE: &str = "continued from: ";
 
 /// Options of `stance train stance` (besides its data); each flag's default is the
 /// field's [`Default`].
@@ -114,7 +118,7 @@ pub struct StanceTrainOptions {
         arg(
             long = "continue-from",
             value_name = "ACTORS_DIR",
-            help = "Start the actor classifier from a trained one (a model's actors/ directory) instead of the entity model, keeping its heads: a run over new data continues it rather than starting over. Its layout, context and marker options must be given again"
+            help = "Start the actor classifier from a trained one (a model's actors/ directory) instead of the entity model, keeping its heads: a run over new data continues it rather than starting over, and lists what that one was trained on as `continued from: FILE`. Its layout, context and marker options must be given again"
         )
     )]
     pub continue_from: Option<PathBuf>,
@@ -515,6 +519,10 @@ pub fn train_stance(
         path: weights.clone(),
         source,
     })?;
+    let sources = match &opts.continue_from {
+        Some(init) => with_lineage(sources, &MarkerConfig::read(init)?.trained_on),
+        None => sources,
+    };
     let all: Vec<GoldDoc> = train.iter().chain(tune).cloned().collect();
     let c = collect(&all, tagger, opts.ambiguous_target, opts.context, log)?;
     if c.examples.is_empty() {
@@ -550,7 +558,8 @@ pub fn train_stance(
         cue_markers: opts.cue_markers,
         init: opts.continue_from.clone(),
     };
-    if opts.reuse_actors && actors_dir.join("stance_markers.json").is_file() {
+    let reused = opts.reuse_actors && actors_dir.join("stance_markers.json").is_file();
+    if reused {
         log(&format!(
             "reusing the actor classifier in {}",
             actors_dir.display()
@@ -578,6 +587,16 @@ pub fn train_stance(
         "held-out candidates ({}): actor classifier micro F1 {heldout_f1:.4} at thresholds {thresholds:?} (tp/fp/fn {counts:?})",
         val_ex.len()
     ));
+    if reused {
+        // The classifier alone (`--backend model`) reads its thresholds from its own
+        // directory: refit them there too, on the same held-out documents.
+        let config = MarkerConfig {
+            thresholds,
+            heldout_f1,
+            ..actors.config.clone()
+        };
+        config.write(&actors_dir)?;
+    }
     // The hybrid keeps what the model finds above its own thresholds plus what
     // the rules find and the model does not veto: choose both with the rules'
     // decisions in place.
@@ -628,9 +647,51 @@ pub fn load_sources(specs: &[String]) -> Result<Vec<GoldDoc>> {
     Ok(out)
 }
 
+/// A continued classifier's `trained_on`: its own files, then the training files of the one it
+/// continues (and of those before it), whose weights it carries, so that `stance models`
+/// shows all it learned from. The earlier runs' tuning files are left out.
+fn with_lineage(mut sources: Vec<String>, earlier: &[String]) -> Vec<String> {
+    for entry in earlier.iter().filter(|e| !e.starts_with(TUNE_SOURCE)) {
+        let file = entry.strip_prefix(CONTINUED_SOURCE).unwrap_or(entry);
+        let listed = sources
+            .iter()
+            .any(|s| s.strip_prefix(CONTINUED_SOURCE).unwrap_or(s) == file);
+        if !listed {
+            sources.push(format!("{CONTINUED_SOURCE}{file}"));
+        }
+    }
+    sources
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_continued_model_lists_what_the_earlier_ones_learned_from() {
+        let own = vec![
+            "new.jsonl".to_string(),
+            "conll.jsonl:train".to_string(),
+            format!("{TUNE_SOURCE}tune.jsonl"),
+        ];
+        let earlier = [
+            "old.jsonl".to_string(),
+            "conll.jsonl:train".to_string(),
+            format!("{TUNE_SOURCE}old-tune.jsonl"),
+            format!("{CONTINUED_SOURCE}oldest.jsonl"),
+            format!("{CONTINUED_SOURCE}old.jsonl"),
+        ];
+        assert_eq!(
+            with_lineage(own, &earlier),
+            [
+                "new.jsonl".to_string(),
+                "conll.jsonl:train".to_string(),
+                format!("{TUNE_SOURCE}tune.jsonl"),
+                format!("{CONTINUED_SOURCE}old.jsonl"),
+                format!("{CONTINUED_SOURCE}oldest.jsonl"),
+            ]
+        );
+    }
 
     fn example(positive: bool) -> Example {
         Example {
