@@ -359,25 +359,21 @@ mod tests {
     #[test]
     fn texts_come_from_each_source() {
         let (_dir, mut c) = corpus();
-        assert_eq!(
-            c.text("allsides", "a1").unwrap(),
-            "Oslo offers talks\n\nNorway offered talks to Chile."
-        );
-        assert_eq!(
-            c.text("polnear", "dev/x").unwrap(),
-            "Ms Ruiz accused Pérez of lying."
-        );
-        assert_eq!(c.text("plv", "0").unwrap(), "Quito warned Lima, \"again\".");
+        for (source, doc, text) in [
+            (
+                "allsides",
+                "a1",
+                "Oslo offers talks\n\nNorway offered talks to Chile.",
+            ),
+            ("polnear", "dev/x", "Ms Ruiz accused Pérez of lying."),
+            ("plv", "0", "Quito warned Lima, \"again\"."),
+            ("dirsent", "train/0", "Lima blamed Quito for the spill."),
+            ("dirsent", "train/1", "A Pasto mayor met Cali envoys."),
+        ] {
+            assert_eq!(c.text(source, doc).unwrap(), text, "{source} {doc}");
+        }
         assert!(c.text("plv", "7").unwrap_err().contains("2 rows"));
         assert!(c.text("polnear", "../etc/x").is_err());
-        assert_eq!(
-            c.text("dirsent", "train/0").unwrap(),
-            "Lima blamed Quito for the spill."
-        );
-        assert_eq!(
-            c.text("dirsent", "train/1").unwrap(),
-            "A Pasto mayor met Cali envoys."
-        );
         assert!(c.text("dirsent", "train/2").unwrap_err().contains("2 rows"));
         assert!(c.text("dirsent", "../train/0").is_err());
         assert!(c.text("dirsent", "valid/0").is_err());
