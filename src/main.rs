@@ -120,6 +120,22 @@ enum ModelsCommand {
         /// The directory to write.
         dst: PathBuf,
     },
+    /// Average the weights of several runs of one model into a new model directory.
+    ///
+    /// Every `.safetensors` file (top level and one directory down) is the element-wise
+    /// mean over the runs; every other file, thresholds included, is copied from the
+    /// first. The runs must share tensor names and shapes: continue one run from another
+    /// (`stance train stance --continue-from`) and average the two. Then refit the
+    /// thresholds on tune data with `stance train stance --reuse-actors --out DIR`.
+    #[command(after_help = "Example:\n  stance models average --out runs/avg runs/B1 runs/B3")]
+    Average {
+        /// The directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The model directories to average (two or more).
+        #[arg(required = true, num_args = 2..)]
+        srcs: Vec<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -373,6 +389,9 @@ fn main() -> ExitCode {
         Command::Models(ModelsArgs {
             command: Some(ModelsCommand::Half { src, dst }),
         }) => half_cmd(&src, &dst),
+        Command::Models(ModelsArgs {
+            command: Some(ModelsCommand::Average { out, srcs }),
+        }) => average_cmd(&srcs, &out),
         Command::Models(ModelsArgs { command: None }) => models_cmd(),
         Command::Bench(args) => bench_cmd(args),
         Command::Completions { shell } => {
@@ -814,6 +833,18 @@ fn bench_pipeline(corpus: &Path, args: &BenchArgs) -> Result<ExitCode> {
     match args.format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         ReportFormat::Table => print!("{}", report.table()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn average_cmd(srcs: &[PathBuf], out: &Path) -> Result<ExitCode> {
+    let files = stance::model::average::average_dirs(srcs, out)?;
+    for f in files {
+        eprintln!(
+            "wrote {}: the mean of {} models",
+            out.join(f).display(),
+            srcs.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -375,3 +375,46 @@ fn errors_say_their_cause_once_and_gold_needs_labels() {
         .code(1)
         .stderr(predicate::str::contains("gold.jsonl:1").and(predicate::str::contains("stances")));
 }
+
+#[test]
+fn models_average_writes_the_mean_and_refuses_a_single_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<std::path::PathBuf> = [1.0f32, 3.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let dir = tmp.path().join(format!("run{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let w = candle_core::Tensor::new(&[x, 2.0 * x], &candle_core::Device::Cpu).unwrap();
+            candle_core::safetensors::save(
+                &std::collections::HashMap::from([("w".to_string(), w)]),
+                dir.join("model.safetensors"),
+            )
+            .unwrap();
+            std::fs::write(dir.join("config.json"), format!("{{\"run\": {i}}}")).unwrap();
+            dir
+        })
+        .collect();
+    let out = tmp.path().join("mean");
+    stance()
+        .args(["models", "average", "--out"])
+        .arg(&out)
+        .args(&dirs)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("the mean of 2 models"));
+    let mean =
+        candle_core::safetensors::load(out.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    assert_eq!(mean["w"].to_vec1::<f32>().unwrap(), vec![2.0, 4.0]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("config.json")).unwrap(),
+        "{\"run\": 0}"
+    );
+    stance()
+        .args(["models", "average", "--out"])
+        .arg(&out)
+        .arg(&dirs[0])
+        .assert()
+        .code(2);
+}

@@ -6,9 +6,11 @@
 //! - [`fused`], [`kernels`]: its element-wise steps and matrix products fused for inference;
 //!   [`int8`]: its dense products in 8-bit integers (`--precision int8`)
 //! - [`window`], [`aggregate`]: long texts and sub-word tokens to entity spans
+//! - [`average`]: the mean of several runs' weights (`stance models average`)
 //! - [`tagger`]: the [`crate::EntityTagger`] that puts them together
 
 pub mod aggregate;
+pub mod average;
 pub mod checkpoint;
 pub mod config;
 pub mod encoder;

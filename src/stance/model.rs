@@ -335,6 +335,21 @@ pub struct ModelClassifier {
     pub dir: PathBuf,
 }
 
+impl StanceConfig {
+    /// Reads `stance.json` from the stance model directory `dir`.
+    pub fn read(dir: &Path) -> Result<StanceConfig> {
+        let path = dir.join("stance.json");
+        let bad = |message: String| {
+            StanceError::Model(crate::model::ModelError::Config {
+                path: path.clone(),
+                message,
+            })
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+    }
+}
+
 impl ModelClassifier {
     /// Loads `dir` (`actors/`, `targets.safetensors`, `stance.json`) over the entity
     /// model `encoder`, whose weights must be the ones the target head was trained over.
@@ -345,10 +360,7 @@ impl ModelClassifier {
                 message,
             })
         };
-        let text = std::fs::read_to_string(dir.join("stance.json"))
-            .map_err(|e| bad("stance.json", e.to_string()))?;
-        let config: StanceConfig =
-            serde_json::from_str(&text).map_err(|e| bad("stance.json", e.to_string()))?;
+        let config = StanceConfig::read(dir)?;
         // Heads over another encoder are unavailable for this one (not broken): with
         // an entity model of the user's own, `auto` then takes its stance from the rules.
         let unavailable = || {

@@ -112,6 +112,16 @@ pub struct StanceTrainOptions {
     /// Keep the actor classifier already in OUT/actors; refit thresholds and the target head.
     #[cfg_attr(feature = "cli", arg(long))]
     pub reuse_actors: bool,
+    /// With --reuse-actors: keep OUT/targets.safetensors too, so only the thresholds are refit.
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            long = "keep-targets",
+            requires = "reuse_actors",
+            help = "With --reuse-actors, keep the target head in OUT/targets.safetensors as well, so that only the thresholds are refit on --tune; stance.json keeps the training data OUT/stance.json lists (the --train files are then read only to fit on)"
+        )
+    )]
+    pub keep_targets: bool,
     /// Start the actor classifier from a trained one instead of the entity model.
     #[cfg_attr(
         feature = "cli",
@@ -154,6 +164,7 @@ impl Default for StanceTrainOptions {
             positive_weight: 2.0,
             negatives: 0.4,
             reuse_actors: false,
+            keep_targets: false,
             continue_from: None,
             batch_size: 16,
             threads: crate::model::threads::available(),
@@ -606,12 +617,21 @@ pub fn train_stance(
         .collect();
     let (hybrid_thresholds, rules_floor, hybrid_f1) = tune_vote(&probs, &fired, &val_ex);
     log(&format!("hybrid (model, or rules not vetoed by the model): held-out micro F1 {hybrid_f1:.4} at model thresholds {hybrid_thresholds:?}, rules floors {rules_floor:?}"));
-    let (held_targets, targets): (Vec<&TargetExample>, Vec<&TargetExample>) =
-        c.targets.iter().partition(|t| held(t.doc));
-    let varmap = train_targets(opts, c.state_dim, &targets, &held_targets, log)?;
-    varmap
-        .save(opts.out.join("targets.safetensors"))
-        .during("stance training")?;
+    let targets_file = opts.out.join("targets.safetensors");
+    let kept = reused && opts.keep_targets && targets_file.is_file();
+    let sources = if kept {
+        log(&format!(
+            "keeping the target head in {}",
+            targets_file.display()
+        ));
+        kept_lineage(sources, &StanceConfig::read(&opts.out)?.trained_on)
+    } else {
+        let (held_targets, targets): (Vec<&TargetExample>, Vec<&TargetExample>) =
+            c.targets.iter().partition(|t| held(t.doc));
+        let varmap = train_targets(opts, c.state_dim, &targets, &held_targets, log)?;
+        varmap.save(&targets_file).during("stance training")?;
+        sources
+    };
     let config = StanceConfig {
         state_dim: c.state_dim,
         hidden: opts.hidden,
@@ -663,9 +683,49 @@ fn with_lineage(mut sources: Vec<String>, earlier: &[String]) -> Vec<String> {
     sources
 }
 
+/// What a refit model lists as its training data when its weights are all kept: the
+/// kept model's own list, with the tune files of this fit in place of its tune files.
+fn kept_lineage(this_fit: Vec<String>, kept: &[String]) -> Vec<String> {
+    let tune = |e: &String| e.starts_with(TUNE_SOURCE);
+    // An averaged model may list one file both as its own and as an earlier model's.
+    let own = |e: &String| {
+        e.strip_prefix(CONTINUED_SOURCE)
+            .is_some_and(|file| kept.iter().any(|k| k == file))
+    };
+    let mut out: Vec<String> = kept
+        .iter()
+        .filter(|e| !tune(e) && !own(e))
+        .cloned()
+        .collect();
+    out.extend(this_fit.into_iter().filter(tune));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refit_that_keeps_every_weight_keeps_the_training_data_and_takes_the_new_tune() {
+        let fit = vec![
+            "conll.jsonl:train".to_string(),
+            format!("{TUNE_SOURCE}tune-new.jsonl"),
+        ];
+        let kept = [
+            "news.jsonl".to_string(),
+            format!("{TUNE_SOURCE}tune-old.jsonl"),
+            format!("{CONTINUED_SOURCE}older.jsonl"),
+            format!("{CONTINUED_SOURCE}news.jsonl"),
+        ];
+        assert_eq!(
+            kept_lineage(fit, &kept),
+            vec![
+                "news.jsonl".to_string(),
+                format!("{CONTINUED_SOURCE}older.jsonl"),
+                format!("{TUNE_SOURCE}tune-new.jsonl"),
+            ]
+        );
+    }
 
     #[test]
     fn a_continued_model_lists_what_the_earlier_ones_learned_from() {

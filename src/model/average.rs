@@ -1,0 +1,339 @@
+//! Averaging the weights of several runs of one model (checkpoint averaging, a
+//! "model soup"). Runs that continue one another from one start lie close in
+//! weight space, and their mean often generalises better than any one of them;
+//! averaging costs no training, only a refit of the thresholds afterwards.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use super::ModelError;
+
+/// The extension of the files averaged; every other file is copied from the first source.
+const WEIGHTS_EXTENSION: &str = "safetensors";
+
+/// The key under which a model's JSON config lists its training data; the averaged
+/// model learned from every source's, so it gets the union.
+const TRAINED_ON_KEY: &str = "trained_on";
+
+/// Writes into `dst` the element-wise mean of the `.safetensors` files of the
+/// model directories `srcs` (at the top level and one directory down, so a stance
+/// model's `targets.safetensors` and `actors/model.safetensors` both count).
+/// Every other file (configs, tokenizer, thresholds) is copied from the first
+/// source, except that a JSON file's `trained_on` list becomes the union of the
+/// sources' lists. Returns the weight files averaged, relative to `dst`.
+///
+/// The sources must hold the same weight files with the same tensor names and
+/// shapes; a mismatch names the file and the tensor. Each tensor keeps the
+/// dtype it has in the first source and is summed in f32.
+pub fn average_dirs(srcs: &[PathBuf], dst: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    let Some(first) = srcs.first() else {
+        return Err(ModelError::Weights {
+            path: dst.into(),
+            message: "no model directories to average".into(),
+        });
+    };
+    let mut averaged = Vec::new();
+    for rel in files_under(first)? {
+        let target = dst.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        let src = first.join(&rel);
+        if rel.extension().is_some_and(|e| e == WEIGHTS_EXTENSION) {
+            let paths: Vec<PathBuf> = srcs.iter().map(|s| s.join(&rel)).collect();
+            let mean = mean_of(&paths)?;
+            let tmp = target.with_extension("safetensors.partial");
+            candle_core::safetensors::save(&mean, &tmp).map_err(|e| weights(&tmp, e))?;
+            // Readable as the source is: the safetensors writer makes its file owner-only.
+            let perms = std::fs::metadata(&src).map_err(|e| io(&src, e))?;
+            std::fs::set_permissions(&tmp, perms.permissions()).map_err(|e| io(&tmp, e))?;
+            std::fs::rename(&tmp, &target).map_err(|e| io(&target, e))?;
+            averaged.push(rel);
+        } else if rel.extension().is_some_and(|e| e == "json") {
+            let paths: Vec<PathBuf> = srcs.iter().map(|s| s.join(&rel)).collect();
+            std::fs::write(&target, with_all_training_data(&paths)?).map_err(|e| io(&target, e))?;
+        } else {
+            std::fs::copy(&src, &target).map_err(|e| io(&src, e))?;
+        }
+    }
+    if averaged.is_empty() {
+        return Err(ModelError::NoWeights { dir: first.clone() });
+    }
+    Ok(averaged)
+}
+
+/// The first JSON file's text, with its `trained_on` list (if it has one) the union,
+/// in order, of the lists of all of them.
+fn with_all_training_data(paths: &[PathBuf]) -> Result<String, ModelError> {
+    let text = std::fs::read_to_string(&paths[0]).map_err(|e| io(&paths[0], e))?;
+    let parsed: Result<serde_json::Value, _> = serde_json::from_str(&text);
+    let Ok(mut first) = parsed else {
+        return Ok(text);
+    };
+    if !first.get(TRAINED_ON_KEY).is_some_and(|v| v.is_array()) {
+        return Ok(text);
+    }
+    let mut union: Vec<serde_json::Value> = Vec::new();
+    for path in paths {
+        let Ok(other) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&other) else {
+            continue;
+        };
+        for entry in value[TRAINED_ON_KEY].as_array().into_iter().flatten() {
+            if !union.contains(entry) {
+                union.push(entry.clone());
+            }
+        }
+    }
+    first[TRAINED_ON_KEY] = serde_json::Value::Array(union);
+    Ok(serde_json::to_string_pretty(&first).expect("JSON serialises") + "\n")
+}
+
+/// The files of `dir` and of its direct subdirectories, relative to `dir`, sorted.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    let list = |d: &Path| -> Result<Vec<PathBuf>, ModelError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(d).map_err(|e| io(d, e))? {
+            out.push(entry.map_err(|e| io(d, e))?.path());
+        }
+        Ok(out)
+    };
+    let mut files = Vec::new();
+    for path in list(dir)? {
+        if path.is_dir() {
+            files.extend(list(&path)?.into_iter().filter(|p| p.is_file()));
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    let mut rel: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|p| p.strip_prefix(dir).ok().map(Path::to_path_buf))
+        .collect();
+    rel.sort();
+    Ok(rel)
+}
+
+/// The mean of the tensors of `paths`, which must agree in names and shapes.
+fn mean_of(paths: &[PathBuf]) -> Result<HashMap<String, Tensor>, ModelError> {
+    let load = |p: &PathBuf| {
+        if !p.is_file() {
+            return Err(ModelError::Weights {
+                path: p.clone(),
+                message: "missing: every model averaged must have the same weight files".into(),
+            });
+        }
+        candle_core::safetensors::load(p, &Device::Cpu).map_err(|e| weights(p, e))
+    };
+    let first = load(&paths[0])?;
+    let mut sums: HashMap<String, Tensor> = HashMap::new();
+    for (name, t) in &first {
+        let sum = if t.dtype().is_float() {
+            t.to_dtype(DType::F32)
+        } else {
+            Ok(t.clone())
+        };
+        sums.insert(name.clone(), sum.map_err(|e| weights(&paths[0], e))?);
+    }
+    for path in &paths[1..] {
+        let other = load(path)?;
+        if other.len() != first.len() {
+            return Err(ModelError::Weights {
+                path: path.clone(),
+                message: format!(
+                    "{} tensors where {} has {}",
+                    other.len(),
+                    paths[0].display(),
+                    first.len()
+                ),
+            });
+        }
+        for (name, sum) in sums.iter_mut() {
+            let Some(t) = other.get(name) else {
+                return Err(ModelError::Weights {
+                    path: path.clone(),
+                    message: format!("no tensor {name}, which {} has", paths[0].display()),
+                });
+            };
+            if t.shape() != sum.shape() {
+                return Err(ModelError::Weights {
+                    path: path.clone(),
+                    message: format!(
+                        "tensor {name} has shape {:?} where {} has {:?}",
+                        t.dims(),
+                        paths[0].display(),
+                        sum.dims()
+                    ),
+                });
+            }
+            if sum.dtype().is_float() {
+                let added = t.to_dtype(DType::F32).and_then(|t| sum.add(&t));
+                *sum = added.map_err(|e| weights(path, e))?;
+            }
+        }
+    }
+    let n = paths.len() as f64;
+    let mut mean = HashMap::new();
+    for (name, sum) in sums {
+        let dtype = first[&name].dtype();
+        let t = if dtype.is_float() {
+            (sum / n).and_then(|t| t.to_dtype(dtype))
+        } else {
+            Ok(sum)
+        };
+        mean.insert(name, t.map_err(|e| weights(&paths[0], e))?);
+    }
+    Ok(mean)
+}
+
+fn io(path: &Path, e: std::io::Error) -> ModelError {
+    ModelError::Weights {
+        path: path.into(),
+        message: e.to_string(),
+    }
+}
+
+fn weights(path: &Path, e: candle_core::Error) -> ModelError {
+    ModelError::Weights {
+        path: path.into(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, tensors: &[(&str, Tensor)]) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let map: HashMap<String, Tensor> = tensors
+            .iter()
+            .map(|(k, t)| (k.to_string(), t.clone()))
+            .collect();
+        candle_core::safetensors::save(&map, path).unwrap();
+    }
+
+    fn values(path: &Path, name: &str) -> (Vec<f32>, DType) {
+        let t = &candle_core::safetensors::load(path, &Device::Cpu).unwrap()[name];
+        let v = t.to_dtype(DType::F32).unwrap().flatten_all().unwrap();
+        (v.to_vec1::<f32>().unwrap(), t.dtype())
+    }
+
+    fn tensor(v: &[f32], dtype: DType) -> Tensor {
+        Tensor::new(v, &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap()
+    }
+
+    #[test]
+    fn averages_every_weight_file_and_copies_the_rest_from_the_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b, c, out) = (
+            tmp.path().join("a"),
+            tmp.path().join("b"),
+            tmp.path().join("c"),
+            tmp.path().join("out"),
+        );
+        for (dir, x, note) in [(&a, 1.0, "first"), (&b, 2.0, "second"), (&c, 6.0, "third")] {
+            write(
+                dir,
+                "actors/model.safetensors",
+                &[("w", tensor(&[x, -x], DType::F16))],
+            );
+            write(
+                dir,
+                "targets.safetensors",
+                &[("h", tensor(&[x], DType::F32))],
+            );
+            std::fs::write(
+                dir.join("stance.json"),
+                format!("{{\"note\": \"{note}\", \"trained_on\": [\"shared\", \"{note}\"]}}"),
+            )
+            .unwrap();
+            std::fs::write(dir.join("actors/config.json"), note).unwrap();
+        }
+        let done = average_dirs(&[a, b, c], &out).unwrap();
+        assert_eq!(
+            done,
+            vec![
+                PathBuf::from("actors/model.safetensors"),
+                PathBuf::from("targets.safetensors")
+            ]
+        );
+        assert_eq!(
+            values(&out.join("actors/model.safetensors"), "w"),
+            (vec![3.0, -3.0], DType::F16)
+        );
+        assert_eq!(
+            values(&out.join("targets.safetensors"), "h"),
+            (vec![3.0], DType::F32)
+        );
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("stance.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["note"], "first");
+        assert_eq!(
+            config["trained_on"],
+            serde_json::json!(["shared", "first", "second", "third"])
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("actors/config.json")).unwrap(),
+            "first"
+        );
+        assert!(!out.join("actors/model.safetensors.partial").exists());
+    }
+
+    #[test]
+    fn models_that_disagree_are_refused_with_the_file_and_the_tensor() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b, out) = (
+            tmp.path().join("a"),
+            tmp.path().join("b"),
+            tmp.path().join("out"),
+        );
+        write(
+            &a,
+            "model.safetensors",
+            &[("w", tensor(&[1.0, 2.0], DType::F32))],
+        );
+        write(
+            &b,
+            "model.safetensors",
+            &[("w", tensor(&[1.0], DType::F32))],
+        );
+        let e = average_dirs(&[a.clone(), b.clone()], &out).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("b/model.safetensors") && text.contains("tensor w has shape [1]"),
+            "{text}"
+        );
+        write(
+            &b,
+            "model.safetensors",
+            &[("v", tensor(&[1.0, 2.0], DType::F32))],
+        );
+        let text = average_dirs(&[a.clone(), b.clone()], &out)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("no tensor w"), "{text}");
+        std::fs::remove_file(b.join("model.safetensors")).unwrap();
+        let text = average_dirs(&[a, b], &out).unwrap_err().to_string();
+        assert!(text.contains("missing"), "{text}");
+    }
+
+    #[test]
+    fn a_directory_without_weights_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("config.json"), "{}").unwrap();
+        let e = average_dirs(&[a.clone(), a], &tmp.path().join("out")).unwrap_err();
+        assert!(matches!(e, ModelError::NoWeights { .. }), "{e}");
+    }
+}
