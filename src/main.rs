@@ -132,6 +132,9 @@ enum ModelsCommand {
         /// The directory to write.
         #[arg(long)]
         out: PathBuf,
+        /// Mixing weights, one per model, comma-separated (default: equal).
+        #[arg(long, value_delimiter = ',', value_name = "W,W,...")]
+        weights: Option<Vec<f64>>,
         /// The model directories to average (two or more).
         #[arg(required = true, num_args = 2..)]
         srcs: Vec<PathBuf>,
@@ -390,8 +393,8 @@ fn main() -> ExitCode {
             command: Some(ModelsCommand::Half { src, dst }),
         }) => half_cmd(&src, &dst),
         Command::Models(ModelsArgs {
-            command: Some(ModelsCommand::Average { out, srcs }),
-        }) => average_cmd(&srcs, &out),
+            command: Some(ModelsCommand::Average { out, weights, srcs }),
+        }) => average_cmd(&srcs, weights.as_deref(), &out),
         Command::Models(ModelsArgs { command: None }) => models_cmd(),
         Command::Bench(args) => bench_cmd(args),
         Command::Completions { shell } => {
@@ -837,8 +840,8 @@ fn bench_pipeline(corpus: &Path, args: &BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn average_cmd(srcs: &[PathBuf], out: &Path) -> Result<ExitCode> {
-    let files = stance::model::average::average_dirs(srcs, out)?;
+fn average_cmd(srcs: &[PathBuf], weights: Option<&[f64]>, out: &Path) -> Result<ExitCode> {
+    let files = stance::model::average::average_dirs(srcs, weights, out)?;
     for f in files {
         eprintln!(
             "wrote {}: the mean of {} models",

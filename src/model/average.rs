@@ -27,13 +27,24 @@ const TRAINED_ON_KEY: &str = "trained_on";
 /// The sources must hold the same weight files with the same tensor names and
 /// shapes; a mismatch names the file and the tensor. Each tensor keeps the
 /// dtype it has in the first source and is summed in f32.
-pub fn average_dirs(srcs: &[PathBuf], dst: &Path) -> Result<Vec<PathBuf>, ModelError> {
+///
+/// `weights` mixes the sources in those proportions (normalised to sum to one);
+/// `None` weighs them equally.
+pub fn average_dirs(
+    srcs: &[PathBuf],
+    weights: Option<&[f64]>,
+    dst: &Path,
+) -> Result<Vec<PathBuf>, ModelError> {
     let Some(first) = srcs.first() else {
         return Err(ModelError::Weights {
             path: dst.into(),
             message: "no model directories to average".into(),
         });
     };
+    let mix = mixing(srcs.len(), weights).map_err(|message| ModelError::Weights {
+        path: dst.into(),
+        message,
+    })?;
     let mut averaged = Vec::new();
     for rel in files_under(first)? {
         let target = dst.join(&rel);
@@ -43,9 +54,9 @@ pub fn average_dirs(srcs: &[PathBuf], dst: &Path) -> Result<Vec<PathBuf>, ModelE
         let src = first.join(&rel);
         if rel.extension().is_some_and(|e| e == WEIGHTS_EXTENSION) {
             let paths: Vec<PathBuf> = srcs.iter().map(|s| s.join(&rel)).collect();
-            let mean = mean_of(&paths)?;
+            let mean = mean_of(&paths, &mix)?;
             let tmp = target.with_extension("safetensors.partial");
-            candle_core::safetensors::save(&mean, &tmp).map_err(|e| weights(&tmp, e))?;
+            candle_core::safetensors::save(&mean, &tmp).map_err(|e| bad_weights(&tmp, e))?;
             // Readable as the source is: the safetensors writer makes its file owner-only.
             let perms = std::fs::metadata(&src).map_err(|e| io(&src, e))?;
             std::fs::set_permissions(&tmp, perms.permissions()).map_err(|e| io(&tmp, e))?;
@@ -118,8 +129,26 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     Ok(rel)
 }
 
-/// The mean of the tensors of `paths`, which must agree in names and shapes.
-fn mean_of(paths: &[PathBuf]) -> Result<HashMap<String, Tensor>, ModelError> {
+/// The proportions of `n` sources: `weights` normalised, or equal shares.
+fn mixing(n: usize, weights: Option<&[f64]>) -> Result<Vec<f64>, String> {
+    let Some(w) = weights else {
+        return Ok(vec![1.0 / n as f64; n]);
+    };
+    if w.len() != n {
+        return Err(format!("{} weights for {n} models", w.len()));
+    }
+    let total: f64 = w.iter().sum();
+    if w.iter().any(|x| !x.is_finite() || *x < 0.0) || total <= 0.0 {
+        return Err(format!(
+            "weights must be non-negative with a positive sum, not {w:?}"
+        ));
+    }
+    Ok(w.iter().map(|x| x / total).collect())
+}
+
+/// The weighted mean (`mix` sums to one) of the tensors of `paths`, which must
+/// agree in names and shapes.
+fn mean_of(paths: &[PathBuf], mix: &[f64]) -> Result<HashMap<String, Tensor>, ModelError> {
     let load = |p: &PathBuf| {
         if !p.is_file() {
             return Err(ModelError::Weights {
@@ -127,19 +156,19 @@ fn mean_of(paths: &[PathBuf]) -> Result<HashMap<String, Tensor>, ModelError> {
                 message: "missing: every model averaged must have the same weight files".into(),
             });
         }
-        candle_core::safetensors::load(p, &Device::Cpu).map_err(|e| weights(p, e))
+        candle_core::safetensors::load(p, &Device::Cpu).map_err(|e| bad_weights(p, e))
     };
     let first = load(&paths[0])?;
     let mut sums: HashMap<String, Tensor> = HashMap::new();
     for (name, t) in &first {
         let sum = if t.dtype().is_float() {
-            t.to_dtype(DType::F32)
+            t.to_dtype(DType::F32).and_then(|t| t.affine(mix[0], 0.0))
         } else {
             Ok(t.clone())
         };
-        sums.insert(name.clone(), sum.map_err(|e| weights(&paths[0], e))?);
+        sums.insert(name.clone(), sum.map_err(|e| bad_weights(&paths[0], e))?);
     }
-    for path in &paths[1..] {
+    for (path, &share) in paths[1..].iter().zip(&mix[1..]) {
         let other = load(path)?;
         if other.len() != first.len() {
             return Err(ModelError::Weights {
@@ -171,21 +200,23 @@ fn mean_of(paths: &[PathBuf]) -> Result<HashMap<String, Tensor>, ModelError> {
                 });
             }
             if sum.dtype().is_float() {
-                let added = t.to_dtype(DType::F32).and_then(|t| sum.add(&t));
-                *sum = added.map_err(|e| weights(path, e))?;
+                let added = t
+                    .to_dtype(DType::F32)
+                    .and_then(|t| t.affine(share, 0.0))
+                    .and_then(|t| sum.add(&t));
+                *sum = added.map_err(|e| bad_weights(path, e))?;
             }
         }
     }
-    let n = paths.len() as f64;
     let mut mean = HashMap::new();
     for (name, sum) in sums {
         let dtype = first[&name].dtype();
         let t = if dtype.is_float() {
-            (sum / n).and_then(|t| t.to_dtype(dtype))
+            sum.to_dtype(dtype)
         } else {
             Ok(sum)
         };
-        mean.insert(name, t.map_err(|e| weights(&paths[0], e))?);
+        mean.insert(name, t.map_err(|e| bad_weights(&paths[0], e))?);
     }
     Ok(mean)
 }
@@ -197,7 +228,7 @@ fn io(path: &Path, e: std::io::Error) -> ModelError {
     }
 }
 
-fn weights(path: &Path, e: candle_core::Error) -> ModelError {
+fn bad_weights(path: &Path, e: candle_core::Error) -> ModelError {
     ModelError::Weights {
         path: path.into(),
         message: e.to_string(),
@@ -258,7 +289,7 @@ mod tests {
             .unwrap();
             std::fs::write(dir.join("actors/config.json"), note).unwrap();
         }
-        let done = average_dirs(&[a, b, c], &out).unwrap();
+        let done = average_dirs(&[a.clone(), b.clone(), c.clone()], None, &out).unwrap();
         assert_eq!(
             done,
             vec![
@@ -287,6 +318,18 @@ mod tests {
             "first"
         );
         assert!(!out.join("actors/model.safetensors.partial").exists());
+        // Weighted: 1*1 + 1*2 + 2*6 over 4.
+        average_dirs(
+            &[a.clone(), b.clone(), c.clone()],
+            Some(&[1.0, 1.0, 2.0]),
+            &out,
+        )
+        .unwrap();
+        assert_eq!(values(&out.join("targets.safetensors"), "h").0, vec![3.75]);
+        for bad in [&[1.0, 1.0][..], &[1.0, -1.0, 1.0], &[0.0, 0.0, 0.0]] {
+            let e = average_dirs(&[a.clone(), b.clone(), c.clone()], Some(bad), &out);
+            assert!(e.is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -307,7 +350,7 @@ mod tests {
             "model.safetensors",
             &[("w", tensor(&[1.0], DType::F32))],
         );
-        let e = average_dirs(&[a.clone(), b.clone()], &out).unwrap_err();
+        let e = average_dirs(&[a.clone(), b.clone()], None, &out).unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("b/model.safetensors") && text.contains("tensor w has shape [1]"),
@@ -318,12 +361,12 @@ mod tests {
             "model.safetensors",
             &[("v", tensor(&[1.0, 2.0], DType::F32))],
         );
-        let text = average_dirs(&[a.clone(), b.clone()], &out)
+        let text = average_dirs(&[a.clone(), b.clone()], None, &out)
             .unwrap_err()
             .to_string();
         assert!(text.contains("no tensor w"), "{text}");
         std::fs::remove_file(b.join("model.safetensors")).unwrap();
-        let text = average_dirs(&[a, b], &out).unwrap_err().to_string();
+        let text = average_dirs(&[a, b], None, &out).unwrap_err().to_string();
         assert!(text.contains("missing"), "{text}");
     }
 
@@ -333,7 +376,7 @@ mod tests {
         let a = tmp.path().join("a");
         std::fs::create_dir_all(&a).unwrap();
         std::fs::write(a.join("config.json"), "{}").unwrap();
-        let e = average_dirs(&[a.clone(), a], &tmp.path().join("out")).unwrap_err();
+        let e = average_dirs(&[a.clone(), a], None, &tmp.path().join("out")).unwrap_err();
         assert!(matches!(e, ModelError::NoWeights { .. }), "{e}");
     }
 }
