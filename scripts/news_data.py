@@ -588,7 +588,7 @@ def cmd_polnear_more(a):
     # of the source's text into the stand-off files, so they are not drawn.
     pool = [s for s in stems if ("polnear", f"train/{s}") not in taken
             and len(re.findall(r"\w+", f"train/{s}")) <= MAX_ID_WORDS
-            and MIN_WORDS <= words(text_of("polnear", f"train/{s}")) <= MAX_WORDS]
+            and MIN_WORDS <= words(text_of("polnear", f"train/{s}")) <= (a.max_words or MAX_WORDS)]
     pick = rng.sample(pool, min(a.n, len(pool)))
     path = write_assignment(
         f"train-polnear-r{a.round}.txt",
@@ -756,6 +756,8 @@ def main():
     ds.add_argument("--round", type=int, required=True)
     pm2 = sub.add_parser("polnear-more"); pm2.add_argument("--n", type=int, required=True)
     pm2.add_argument("--round", type=int, required=True)
+    pm2.add_argument("--max-words", type=int,
+                     help=f"longest article drawn, in words (default {MAX_WORDS}, as the first rounds)")
     sub.add_parser("build")
     st = sub.add_parser("stats"); st.add_argument("files", nargs="+")
     pm = sub.add_parser("plv-map"); pm.add_argument("files", nargs="+")
