@@ -17,6 +17,8 @@ annotators, checks and converts their files, measures agreement and builds the s
   news_data.py merge A B --out DRAFT         a draft for adjudication: both passes, each statement noted
   news_data.py build                         raw passes -> data/stance/news/{train,tune,dev}.jsonl
   news_data.py stats FILE...                 documents and statements per source and label
+  news_data.py replay --round R --replay N --seed S --out F
+                                             rounds R of train plus N other train documents at random
   news_data.py plv-map                       PLV's expert codes against our labels on the same sentences
 
 Documents: SOURCE is `allsides` (DOC = the article's ID; text = title, blank line, body, unless the
@@ -189,6 +191,8 @@ def cmd_todo(a):
     print(f"{len(todo)} of {len(read_assignment(a.assignment))} documents left")
     for src, doc in todo[: a.n]:
         print(f"{src}\t{doc}")
+    if len(todo) > a.n:
+        print(f"... and {len(todo) - a.n} more (-n to list them)")
 
 
 # ---------------------------------------------------------------- raw files
@@ -677,6 +681,26 @@ def cmd_build(a):
         print(f"{out}: {len(docs)} documents, " + ", ".join(f"{l} {c[l]}" for l in LABELS))
 
 
+def cmd_replay(a):
+    """The training file of a run that continues a model over new rounds: every train document
+    of those rounds, then `--replay` documents of the rest of train.jsonl drawn at random and
+    replayed, so that one epoch over the new data does not forget the old."""
+    new = set()
+    for r in a.round:
+        for path in glob.glob(os.path.join(NEWS, "assignments", f"train-*-r{r}.txt")):
+            new.update(read_assignment(path))
+    fresh, rest = [], []
+    for line in open(os.path.join(NEWS, "train.jsonl"), encoding="utf-8"):
+        d = json.loads(line)
+        (fresh if (d["source"], d["doc"]) in new else rest).append(line)
+    if not fresh:
+        sys.exit(f"error: train.jsonl holds no document of round(s) {a.round} (run `build` first?)")
+    replayed = random.Random(a.seed).sample(rest, min(a.replay, len(rest)))
+    with open(a.out, "w", encoding="utf-8") as f:
+        f.writelines(fresh + replayed)
+    print(f"{a.out}: {len(fresh)} documents of round(s) {a.round} and {len(replayed)} replayed (seed {a.seed})")
+
+
 def cmd_stats(a):
     table = collections.defaultdict(collections.Counter)
     for path in a.files:
@@ -760,13 +784,16 @@ def main():
                      help=f"longest article drawn, in words (default {MAX_WORDS}, as the first rounds)")
     sub.add_parser("build")
     st = sub.add_parser("stats"); st.add_argument("files", nargs="+")
+    rp = sub.add_parser("replay"); rp.add_argument("--round", type=int, nargs="+", required=True)
+    rp.add_argument("--replay", type=int, required=True); rp.add_argument("--seed", type=int, required=True)
+    rp.add_argument("--out", required=True)
     pm = sub.add_parser("plv-map"); pm.add_argument("files", nargs="+")
     a = p.parse_args()
     cmds = {"sample": cmd_sample, "show": cmd_show, "todo": cmd_todo, "check": cmd_check,
             "agreement": cmd_agreement, "diff": cmd_diff, "batches": cmd_batches, "build": cmd_build,
             "stats": cmd_stats, "plv-map": cmd_plv_map, "merge": cmd_merge, "sample-more": cmd_sample_more,
             "dirsent-more": cmd_dirsent_more,
-            "polnear-more": cmd_polnear_more}
+            "polnear-more": cmd_polnear_more, "replay": cmd_replay}
     try:
         cmds[a.cmd](a)
     except ValueError as e:
