@@ -229,7 +229,8 @@ score the result on dev with `stance eval stance --compare rules,model,auto`."
 #[derive(Args)]
 struct TrainStanceArgs {
     /// Training data: gold JSON Lines, or stand-off CoNLL labels as FILE:SPLIT; repeat.
-    #[arg(long, required = true)]
+    /// (Not needed with --keep-targets, which trains nothing.)
+    #[arg(long, required_unless_present = "keep_targets")]
     train: Vec<String>,
     /// Tuning data (same forms as --train; repeat): picks the epoch, the thresholds and the
     /// hybrid's floors and is never trained on. Without it, --holdout of the training

@@ -644,3 +644,48 @@ fn a_run_continues_from_a_trained_classifier_with_its_heads_and_its_options() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_refit_that_keeps_the_targets_changes_no_weight_and_keeps_the_training_data() {
+    let (tmp, base) = base();
+    let one_epoch = ["--epochs", "1", "--target-epochs", "1"];
+    let (ner, first, _) = train_sentence_layout(tmp.path(), &base, "first", &one_epoch);
+    let gold = tmp.path().join("gold.jsonl");
+    // A soup of a model with itself is that model, and a refit of it reads no training data.
+    let soup = tmp.path().join("soup");
+    stance()
+        .args(["models", "average", "--out"])
+        .arg(&soup)
+        .args([&first, &first])
+        .assert()
+        .success();
+    stance()
+        .args(["train", "stance", "--ner-model"])
+        .arg(&ner)
+        .arg("--out")
+        .arg(&soup)
+        .arg("--tune")
+        .arg(&gold)
+        .args(["--layout", "sentence", "--threads", "1"])
+        .args(["--reuse-actors", "--keep-targets"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("keeping the target head"));
+    for file in ["targets.safetensors", "actors/model.safetensors"] {
+        assert!(
+            std::fs::read(first.join(file)).unwrap() == std::fs::read(soup.join(file)).unwrap(),
+            "{file} kept"
+        );
+    }
+    let trained_on = |dir: &Path| {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("stance.json")).unwrap()).unwrap();
+        config["trained_on"].clone()
+    };
+    let gold_name = gold.display().to_string();
+    assert_eq!(
+        trained_on(&first),
+        serde_json::json!([gold_name, format!("tune: {gold_name}")])
+    );
+    assert_eq!(trained_on(&soup), trained_on(&first));
+}

@@ -117,7 +117,7 @@ pub struct StanceTrainOptions {
         feature = "cli",
         arg(
             long = "keep-targets",
-            requires = "reuse_actors",
+            requires_all = ["reuse_actors", "tune"],
             help = "With --reuse-actors, keep the target head in OUT/targets.safetensors as well, so that only the thresholds are refit on --tune; stance.json keeps the training data OUT/stance.json lists (the --train files are then read only to fit on)"
         )
     )]
