@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
+use super::checkpoint::save_tensors;
 use super::ModelError;
 
 /// The extension of the files averaged; every other file is copied from the first source.
@@ -36,37 +37,27 @@ pub fn average_dirs(
     dst: &Path,
 ) -> Result<Vec<PathBuf>, ModelError> {
     let Some(first) = srcs.first() else {
-        return Err(ModelError::Weights {
-            path: dst.into(),
-            message: "no model directories to average".into(),
-        });
+        return Err(weights_error(dst, "no model directories to average"));
     };
-    let mix = mixing(srcs.len(), weights).map_err(|message| ModelError::Weights {
-        path: dst.into(),
-        message,
-    })?;
+    let mix = mixing(srcs.len(), weights).map_err(|message| weights_error(dst, message))?;
     let mut averaged = Vec::new();
     for rel in files_under(first)? {
         let target = dst.join(&rel);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| weights_error(parent, e))?;
         }
         let src = first.join(&rel);
         if rel.extension().is_some_and(|e| e == WEIGHTS_EXTENSION) {
             let paths: Vec<PathBuf> = srcs.iter().map(|s| s.join(&rel)).collect();
             let mean = mean_of(&paths, &mix)?;
-            let tmp = target.with_extension("safetensors.partial");
-            candle_core::safetensors::save(&mean, &tmp).map_err(|e| bad_weights(&tmp, e))?;
-            // Readable as the source is: the safetensors writer makes its file owner-only.
-            let perms = std::fs::metadata(&src).map_err(|e| io(&src, e))?;
-            std::fs::set_permissions(&tmp, perms.permissions()).map_err(|e| io(&tmp, e))?;
-            std::fs::rename(&tmp, &target).map_err(|e| io(&target, e))?;
+            save_tensors(&mean, &target, &src).map_err(|e| weights_error(&target, e))?;
             averaged.push(rel);
         } else if rel.extension().is_some_and(|e| e == "json") {
             let paths: Vec<PathBuf> = srcs.iter().map(|s| s.join(&rel)).collect();
-            std::fs::write(&target, with_all_training_data(&paths)?).map_err(|e| io(&target, e))?;
+            std::fs::write(&target, with_all_training_data(&paths)?)
+                .map_err(|e| weights_error(&target, e))?;
         } else {
-            std::fs::copy(&src, &target).map_err(|e| io(&src, e))?;
+            std::fs::copy(&src, &target).map_err(|e| weights_error(&src, e))?;
         }
     }
     if averaged.is_empty() {
@@ -78,7 +69,7 @@ pub fn average_dirs(
 /// The first JSON file's text, with its `trained_on` list (if it has one) the union,
 /// in order, of the lists of all of them.
 fn with_all_training_data(paths: &[PathBuf]) -> Result<String, ModelError> {
-    let text = std::fs::read_to_string(&paths[0]).map_err(|e| io(&paths[0], e))?;
+    let text = std::fs::read_to_string(&paths[0]).map_err(|e| weights_error(&paths[0], e))?;
     let parsed: Result<serde_json::Value, _> = serde_json::from_str(&text);
     let Ok(mut first) = parsed else {
         return Ok(text);
@@ -86,8 +77,11 @@ fn with_all_training_data(paths: &[PathBuf]) -> Result<String, ModelError> {
     if !first.get(TRAINED_ON_KEY).is_some_and(|v| v.is_array()) {
         return Ok(text);
     }
-    let mut union: Vec<serde_json::Value> = Vec::new();
-    for path in paths {
+    let mut union: Vec<serde_json::Value> = first[TRAINED_ON_KEY]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for path in &paths[1..] {
         let Ok(other) = std::fs::read_to_string(path) else {
             continue;
         };
@@ -108,8 +102,8 @@ fn with_all_training_data(paths: &[PathBuf]) -> Result<String, ModelError> {
 fn files_under(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     let list = |d: &Path| -> Result<Vec<PathBuf>, ModelError> {
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(d).map_err(|e| io(d, e))? {
-            out.push(entry.map_err(|e| io(d, e))?.path());
+        for entry in std::fs::read_dir(d).map_err(|e| weights_error(d, e))? {
+            out.push(entry.map_err(|e| weights_error(d, e))?.path());
         }
         Ok(out)
     };
@@ -151,12 +145,10 @@ fn mixing(n: usize, weights: Option<&[f64]>) -> Result<Vec<f64>, String> {
 fn mean_of(paths: &[PathBuf], mix: &[f64]) -> Result<HashMap<String, Tensor>, ModelError> {
     let load = |p: &PathBuf| {
         if !p.is_file() {
-            return Err(ModelError::Weights {
-                path: p.clone(),
-                message: "missing: every model averaged must have the same weight files".into(),
-            });
+            let message = "missing: every model averaged must have the same weight files";
+            return Err(weights_error(p, message));
         }
-        candle_core::safetensors::load(p, &Device::Cpu).map_err(|e| bad_weights(p, e))
+        candle_core::safetensors::load(p, &Device::Cpu).map_err(|e| weights_error(p, e))
     };
     let first = load(&paths[0])?;
     let mut sums: HashMap<String, Tensor> = HashMap::new();
@@ -166,45 +158,39 @@ fn mean_of(paths: &[PathBuf], mix: &[f64]) -> Result<HashMap<String, Tensor>, Mo
         } else {
             Ok(t.clone())
         };
-        sums.insert(name.clone(), sum.map_err(|e| bad_weights(&paths[0], e))?);
+        sums.insert(name.clone(), sum.map_err(|e| weights_error(&paths[0], e))?);
     }
     for (path, &share) in paths[1..].iter().zip(&mix[1..]) {
         let other = load(path)?;
         if other.len() != first.len() {
-            return Err(ModelError::Weights {
-                path: path.clone(),
-                message: format!(
-                    "{} tensors where {} has {}",
-                    other.len(),
-                    paths[0].display(),
-                    first.len()
-                ),
-            });
+            let message = format!(
+                "{} tensors where {} has {}",
+                other.len(),
+                paths[0].display(),
+                first.len()
+            );
+            return Err(weights_error(path, message));
         }
         for (name, sum) in sums.iter_mut() {
             let Some(t) = other.get(name) else {
-                return Err(ModelError::Weights {
-                    path: path.clone(),
-                    message: format!("no tensor {name}, which {} has", paths[0].display()),
-                });
+                let message = format!("no tensor {name}, which {} has", paths[0].display());
+                return Err(weights_error(path, message));
             };
             if t.shape() != sum.shape() {
-                return Err(ModelError::Weights {
-                    path: path.clone(),
-                    message: format!(
-                        "tensor {name} has shape {:?} where {} has {:?}",
-                        t.dims(),
-                        paths[0].display(),
-                        sum.dims()
-                    ),
-                });
+                let message = format!(
+                    "tensor {name} has shape {:?} where {} has {:?}",
+                    t.dims(),
+                    paths[0].display(),
+                    sum.dims()
+                );
+                return Err(weights_error(path, message));
             }
             if sum.dtype().is_float() {
                 let added = t
                     .to_dtype(DType::F32)
                     .and_then(|t| t.affine(share, 0.0))
                     .and_then(|t| sum.add(&t));
-                *sum = added.map_err(|e| bad_weights(path, e))?;
+                *sum = added.map_err(|e| weights_error(path, e))?;
             }
         }
     }
@@ -216,19 +202,13 @@ fn mean_of(paths: &[PathBuf], mix: &[f64]) -> Result<HashMap<String, Tensor>, Mo
         } else {
             Ok(sum)
         };
-        mean.insert(name, t.map_err(|e| bad_weights(&paths[0], e))?);
+        mean.insert(name, t.map_err(|e| weights_error(&paths[0], e))?);
     }
     Ok(mean)
 }
 
-fn io(path: &Path, e: std::io::Error) -> ModelError {
-    ModelError::Weights {
-        path: path.into(),
-        message: e.to_string(),
-    }
-}
-
-fn bad_weights(path: &Path, e: candle_core::Error) -> ModelError {
+/// A failure reading or writing the weight file (or directory) `path`.
+fn weights_error(path: &Path, e: impl std::fmt::Display) -> ModelError {
     ModelError::Weights {
         path: path.into(),
         message: e.to_string(),

@@ -300,11 +300,25 @@ pub fn save_weights(
     tensors: &std::collections::HashMap<String, Tensor>,
     dir: &Path,
 ) -> candle_core::Result<()> {
-    let tmp = dir.join("model.safetensors.partial");
+    save_tensors(
+        tensors,
+        &dir.join("model.safetensors"),
+        &dir.join("config.json"),
+    )
+}
+
+/// Writes `path` through a `.partial` file beside it, giving it the permissions of
+/// `like` where that file exists (the safetensors writer alone makes it owner-only).
+pub fn save_tensors(
+    tensors: &std::collections::HashMap<String, Tensor>,
+    path: &Path,
+    like: &Path,
+) -> candle_core::Result<()> {
+    let tmp = path.with_extension("safetensors.partial");
     candle_core::safetensors::save(tensors, &tmp)?;
-    if let Ok(meta) = std::fs::metadata(dir.join("config.json")) {
+    if let Ok(meta) = std::fs::metadata(like) {
         std::fs::set_permissions(&tmp, meta.permissions())?;
     }
-    std::fs::rename(&tmp, dir.join("model.safetensors"))?;
+    std::fs::rename(&tmp, path)?;
     Ok(())
 }

@@ -325,15 +325,7 @@ fn cue_marker_ids(
 impl MarkerConfig {
     /// Reads `stance_markers.json` of a trained actor classifier's directory.
     pub fn read(dir: &Path) -> Result<MarkerConfig> {
-        let path = dir.join("stance_markers.json");
-        let bad = |message: String| {
-            StanceError::Model(ModelError::Config {
-                path: path.clone(),
-                message,
-            })
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+        super::read_config(&dir.join("stance_markers.json"))
     }
 
     /// Writes `stance_markers.json` into `dir`.

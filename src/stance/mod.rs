@@ -17,6 +17,18 @@ use crate::ner::Entity;
 use crate::span::Span;
 use crate::Backend;
 
+/// Reads a model's JSON config file; a missing or malformed file is a config error naming it.
+pub(crate) fn read_config<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
+    let bad = |message: String| {
+        crate::error::StanceError::Model(crate::model::ModelError::Config {
+            path: path.into(),
+            message,
+        })
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+}
+
 /// The three acts of the guidelines; anything else is "none" and not written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -338,15 +338,7 @@ pub struct ModelClassifier {
 impl StanceConfig {
     /// Reads `stance.json` from the stance model directory `dir`.
     pub fn read(dir: &Path) -> Result<StanceConfig> {
-        let path = dir.join("stance.json");
-        let bad = |message: String| {
-            StanceError::Model(crate::model::ModelError::Config {
-                path: path.clone(),
-                message,
-            })
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+        super::read_config(&dir.join("stance.json"))
     }
 }
 
