@@ -7,7 +7,7 @@ annotators, checks and converts their files, measures agreement and builds the s
 
   news_data.py sample                        draw the assignments (deterministic; ids only)
   news_data.py sample-more --n N             more AllSides articles for a split, none already assigned
-  news_data.py polnear-more --n N            more PolNeAR train articles, none already assigned
+  news_data.py polnear-more --n N            more PolNeAR articles (train, or --split dev), none already assigned
   news_data.py dirsent-more --n N            directed-sentiment sentences for train, at random
   news_data.py show SOURCE DOC...            documents with numbered sentences s0, s1, ...
   news_data.py todo ASSIGNMENT RAW           documents of an assignment not yet in RAW
@@ -543,19 +543,33 @@ def write_assignment(name, header, docs):
     return path
 
 
+# `sample-more --pool` value: dev's story groups that hold no dev article.
+DEV_UNUSED = "dev-unused"
+
+
 def cmd_sample_more(a):
     """More AllSides articles for one split, drawn as `sample` draws (optionally leaning
     on some outlets), leaving out every article already assigned."""
     rng = random.Random(SEED + a.round)
-    taken = set()
+    taken, dev_docs = set(), set()
     for path in glob.glob(os.path.join(NEWS, "assignments", "*.txt")):
-        taken.update(read_assignment(path))
+        docs = read_assignment(path)
+        taken.update(docs)
+        if os.path.basename(path).startswith("dev-"):
+            dev_docs.update(docs)
+    rows = sorted(allsides_rows().values(), key=lambda r: r["ID"])
+    group = lambda r: (r["date"] or "nodate", r["topic"])
+    in_pool = lambda r: split_of(group(r)) == (a.pool or a.split)
+    if a.pool == DEV_UNUSED:
+        # Dev's story groups that hold no dev article: no story of them is in dev, so they
+        # may go to another split as the train groups do.
+        with_dev = {group(r) for r in rows if ("allsides", r["ID"]) in dev_docs}
+        in_pool = lambda r: split_of(group(r)) == "dev" and group(r) not in with_dev
     pool = []
-    for r in sorted(allsides_rows().values(), key=lambda r: r["ID"]):
+    for r in rows:
         n = words(allsides_text(r))
         if (MIN_WORDS <= n <= (a.max_words or MAX_WORDS) and ("allsides", r["ID"]) not in taken
-                and split_of((r["date"] or "nodate", r["topic"])) == (a.pool or a.split)
-                and (not a.topic or r["topic"] == a.topic)):
+                and in_pool(r) and (not a.topic or r["topic"] == a.topic)):
             pool.append(r)
     outlet = {}
     for item in (a.outlet_weight or "").split(","):
@@ -581,23 +595,25 @@ MAX_ID_WORDS = 11
 
 
 def cmd_polnear_more(a):
-    """More PolNeAR train-split articles for our train split, none already assigned."""
+    """More PolNeAR articles, none already assigned: from its train split for our train, or
+    from its dev split for our dev (as `sample` drew dev; its test split is never read)."""
+    source_split = "dev" if a.split == "dev" else "train"
     rng = random.Random(SEED + a.round)
     taken = set()
     for path in glob.glob(os.path.join(NEWS, "assignments", "*.txt")):
         taken.update(read_assignment(path))
     stems = sorted(os.path.splitext(os.path.basename(p))[0]
-                   for p in glob.glob(os.path.join(DATA, "news", "polnear", "data", "train", "text", "*.txt")))
+                   for p in glob.glob(os.path.join(DATA, "news", "polnear", "data", source_split, "text", "*.txt")))
     # A file name carries the start of its headline: names with many words would put a run
     # of the source's text into the stand-off files, so they are not drawn.
-    pool = [s for s in stems if ("polnear", f"train/{s}") not in taken
-            and len(re.findall(r"\w+", f"train/{s}")) <= MAX_ID_WORDS
-            and MIN_WORDS <= words(text_of("polnear", f"train/{s}")) <= (a.max_words or MAX_WORDS)]
+    pool = [s for s in stems if ("polnear", f"{source_split}/{s}") not in taken
+            and len(re.findall(r"\w+", f"{source_split}/{s}")) <= MAX_ID_WORDS
+            and MIN_WORDS <= words(text_of("polnear", f"{source_split}/{s}")) <= (a.max_words or MAX_WORDS)]
     pick = rng.sample(pool, min(a.n, len(pool)))
     path = write_assignment(
-        f"train-polnear-r{a.round}.txt",
-        f"train, round {a.round}: {len(pick)} more PolNeAR articles (scripts/news_data.py polnear-more)",
-        [("polnear", f"train/{s}") for s in pick])
+        f"{a.split}-polnear-r{a.round}.txt",
+        f"{a.split}, round {a.round}: {len(pick)} more PolNeAR articles (scripts/news_data.py polnear-more)",
+        [("polnear", f"{source_split}/{s}") for s in pick])
     print(f"{path}: {len(pick)} articles")
 
 
@@ -771,7 +787,8 @@ def main():
     sm = sub.add_parser("sample-more"); sm.add_argument("--split", default="train"); sm.add_argument("--n", type=int, required=True)
     sm.add_argument("--round", type=int, required=True)
     sm.add_argument("--topic", help="only this AllSides topic")
-    sm.add_argument("--pool", help="draw from this split's story groups (default: --split)")
+    sm.add_argument("--pool", help="draw from this split's story groups (default: --split); "
+                    f"'{DEV_UNUSED}': dev's story groups that hold no dev article")
     sm.add_argument("--outlet-weight", help="extra weights by outlet, e.g. 'Reuters=3,BBC News=2'")
     sm.add_argument("--outlet-cap", type=float, default=OUTLET_CAP, help="largest share of one outlet")
     sm.add_argument("--max-words", type=int,
@@ -780,6 +797,8 @@ def main():
     ds.add_argument("--round", type=int, required=True)
     pm2 = sub.add_parser("polnear-more"); pm2.add_argument("--n", type=int, required=True)
     pm2.add_argument("--round", type=int, required=True)
+    pm2.add_argument("--split", choices=("train", "dev"), default="train",
+                     help="train: from PolNeAR's train split; dev: from its dev split (for our dev)")
     pm2.add_argument("--max-words", type=int,
                      help=f"longest article drawn, in words (default {MAX_WORDS}, as the first rounds)")
     sub.add_parser("build")
