@@ -1,6 +1,6 @@
 //! The `stance` command line: a thin layer over the library.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -656,7 +656,7 @@ fn train_stance_cmd(args: TrainStanceArgs, g: Globals) -> Result<ExitCode> {
         tune.len()
     );
     let opts = StanceTrainOptions {
-        progress: !g.quiet && io::stderr().is_terminal(),
+        progress: !g.quiet,
         ..args.options
     };
     // The target head learns from these states: f32, as the model was trained.
@@ -681,7 +681,7 @@ fn train_stance_cmd(args: TrainStanceArgs, g: Globals) -> Result<ExitCode> {
 
 fn train_ner_cmd(options: TrainOptions, g: Globals) -> Result<ExitCode> {
     let opts = TrainOptions {
-        progress: !g.quiet && io::stderr().is_terminal(),
+        progress: !g.quiet,
         ..options
     };
     stance::model::train::train_ner(&opts, &mut |line| eprintln!("{line}"))?;

@@ -190,7 +190,10 @@ fn the_cli_trains_evaluates_and_resumes() {
         .arg(fixture())
         .assert()
         .success()
-        .stderr(predicates::str::contains("epoch 2: train loss"));
+        .stderr(predicates::str::contains("epoch 2: train loss"))
+        // No terminal here, so progress comes as lines, the last at the epoch's end.
+        .stderr(predicates::str::contains("epoch 1/2: step "))
+        .stderr(predicates::str::contains("(100%)"));
     let report = stance()
         .args([
             "eval",
@@ -319,8 +322,10 @@ fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() 
     };
     train_ner(&long, &mut |_| {}).unwrap();
     let gold = stance_gold(tmp.path());
-    let train = |out: &Path| {
-        stance()
+    // The second run is --quiet: no progress lines, the epochs' results still, the same weights.
+    let train = |out: &Path, quiet: bool| {
+        let run = stance()
+            .args(if quiet { &["--quiet"][..] } else { &[] })
             .args(["train", "stance", "--ner-model"])
             .arg(&ner)
             .arg("--out")
@@ -329,13 +334,21 @@ fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() 
             .arg(&gold)
             .args(["--epochs", "2", "--batch-size", "4", "--target-epochs", "3"])
             .args(["--negatives", "1", "--holdout", "0.3", "--threads", "1"])
-            .assert()
-            .success()
-            .stderr(predicates::str::contains("actor epoch 2"));
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{stderr}");
+        assert!(stderr.contains("actor epoch 2: loss"), "{stderr}");
+        // No terminal here: progress comes as lines, unless --quiet.
+        assert_eq!(
+            stderr.contains("actor epoch 2/2: step "),
+            !quiet,
+            "{stderr}"
+        );
     };
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    train(&a);
-    train(&b);
+    train(&a, false);
+    train(&b, true);
     for file in [
         "stance.json",
         "targets.safetensors",

@@ -103,7 +103,8 @@ pub struct TrainOptions {
     /// Store the released weights in half precision (f16).
     #[cfg_attr(feature = "cli", arg(long))]
     pub half: bool,
-    /// Show a progress bar (the command line decides from `--quiet` and the terminal).
+    /// Report progress: a bar when stderr is a terminal, otherwise a line every
+    /// [`PROGRESS_LINE_EVERY`] of an epoch (the command line's `--quiet` turns it off).
     #[cfg_attr(feature = "cli", arg(skip))]
     pub progress: bool,
 }
@@ -653,13 +654,13 @@ pub fn train_ner(
     };
     while state.epoch < opts.epochs {
         let batches = epoch_batches(&docs, context, opts.batch_size, opts.seed, state.epoch);
-        let bar = progress_bar(
+        let mut bar = EpochProgress::new(
             opts.progress,
+            "",
             batches.len() as u64,
-            state.epoch + 1,
-            opts.epochs,
+            state.batch_in_epoch as u64,
+            (state.epoch + 1, opts.epochs),
         );
-        bar.set_position(state.batch_in_epoch as u64);
         let epoch_start = Instant::now();
         let mut epoch_tokens = 0usize;
         while state.batch_in_epoch < batches.len() {
@@ -696,7 +697,7 @@ pub fn train_ner(
                 state.loss_sum / state.loss_batches as f64,
                 rate
             ));
-            bar.inc(1);
+            bar.inc(log);
             let out_of_time = opts.max_minutes.is_some_and(|m| elapsed(&started) >= m);
             if out_of_time
                 || last_checkpoint.elapsed().as_secs_f64() >= opts.checkpoint_minutes * 60.0
@@ -720,7 +721,7 @@ pub fn train_ner(
                 });
             }
         }
-        bar.finish_and_clear();
+        bar.finish();
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         let train_loss = state.loss_sum / state.loss_batches.max(1) as f64;
         let dev_f1 = match &dev_docs {
@@ -827,23 +828,117 @@ pub fn sharded_gradients<S: Sync>(
     Ok((loss, grads))
 }
 
-pub(crate) fn progress_bar(
-    show: bool,
-    len: u64,
+/// Share of an epoch between two progress lines when stderr is not a terminal.
+pub const PROGRESS_LINE_EVERY: f64 = 0.05;
+
+/// How far an epoch is: a bar when stderr is a terminal; anywhere else (a log file, a
+/// batch job's output) a plain line every [`PROGRESS_LINE_EVERY`] of the epoch, because a
+/// run of hours that says nothing until its end cannot be told from a hung one.
+pub(crate) struct EpochProgress {
+    bar: indicatif::ProgressBar,
+    /// Write lines instead of drawing (progress wanted, no terminal to draw on).
+    lines: bool,
+    /// Put before "epoch", to tell the stages of one run apart.
+    prefix: &'static str,
     epoch: usize,
     epochs: usize,
-) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
+    /// Position at the start (a resumed epoch starts past 0), so the pace counts this run only.
+    first: u64,
+    next_line: u64,
+    message: String,
+    started: Instant,
+}
+
+impl EpochProgress {
+    pub(crate) fn new(
+        show: bool,
+        prefix: &'static str,
+        len: u64,
+        position: u64,
+        (epoch, epochs): (usize, usize),
+    ) -> EpochProgress {
+        let bar = if show {
+            let bar = indicatif::ProgressBar::new(len);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(&format!(
+                    "{prefix}epoch {epoch}/{epochs} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} steps · eta {{eta}} · {{msg}}"
+                ))
+                .expect("a valid template"),
+            );
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_position(position);
+        let lines = show && bar.is_hidden();
+        let mut progress = EpochProgress {
+            bar,
+            lines,
+            prefix,
+            epoch,
+            epochs,
+            first: position,
+            next_line: 0,
+            message: String::new(),
+            started: Instant::now(),
+        };
+        progress.next_line = progress.line_after(position);
+        progress
     }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "epoch {epoch}/{epochs} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} steps · eta {{eta}} · {{msg}}"
-        ))
-        .expect("a valid template"),
-    );
-    bar
+
+    /// The first position past `position` that gets a line.
+    fn line_after(&self, position: u64) -> u64 {
+        let len = self.bar.length().unwrap_or(0);
+        let every = ((len as f64 * PROGRESS_LINE_EVERY).ceil() as u64).max(1);
+        (position / every + 1) * every
+    }
+
+    /// Shown after the counts (the bar's `{msg}`, or the end of a line).
+    pub(crate) fn set_message(&mut self, message: String) {
+        if self.lines {
+            self.message = message;
+        } else {
+            self.bar.set_message(message);
+        }
+    }
+
+    /// One step done; `log` gets the line when one is due.
+    pub(crate) fn inc(&mut self, log: &mut dyn FnMut(&str)) {
+        self.bar.inc(1);
+        let position = self.bar.position();
+        if !self.lines || (position < self.next_line && Some(position) != self.bar.length()) {
+            return;
+        }
+        self.next_line = self.line_after(position);
+        log(&self.line(position));
+    }
+
+    fn line(&self, position: u64) -> String {
+        let len = self.bar.length().unwrap_or(position).max(1);
+        let minutes = self.started.elapsed().as_secs_f64() / 60.0;
+        let done = position.saturating_sub(self.first).max(1) as f64;
+        let left = minutes / done * len.saturating_sub(position) as f64;
+        let message = if self.message.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", self.message)
+        };
+        format!(
+            "{}epoch {}/{}: step {position} of {len} ({:.0}%), {minutes:.1} minutes, about {left:.0} minutes left{message}",
+            self.prefix,
+            self.epoch,
+            self.epochs,
+            100.0 * position as f64 / len as f64,
+        )
+    }
+
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    pub(crate) fn abandon(&self) {
+        self.bar.abandon();
+    }
 }
 
 /// Index of the first wordpiece of each labelled token (for tests).

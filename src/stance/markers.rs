@@ -934,11 +934,12 @@ pub fn train_markers(
         }
         let mut batches: Vec<Vec<usize>> = chosen.chunks(unit_batch).map(|c| c.to_vec()).collect();
         rng.shuffle(&mut batches);
-        let bar = crate::model::train::progress_bar(
+        let mut bar = crate::model::train::EpochProgress::new(
             opts.progress,
+            "actor ",
             batches.len() as u64,
-            epoch + 1,
-            opts.epochs,
+            0,
+            (epoch + 1, opts.epochs),
         );
         let mut loss_sum = 0.0;
         for b in &batches {
@@ -1029,9 +1030,9 @@ pub fn train_markers(
                 .step(&grads, schedule(step, steps / 10, steps), opts.threads)
                 .during("actor classifier")?;
             step += 1;
-            bar.inc(1);
+            bar.inc(log);
         }
-        bar.finish_and_clear();
+        bar.finish();
         let cs: Vec<Candidate> = val.iter().map(|e| cand(e)).collect();
         let (probs, states) = model.read(&cs, 32, opts.threads, model.pair.is_some())?;
         let (thresholds, micro, counts) = tune_thresholds(&probs, &val);

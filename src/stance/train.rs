@@ -138,7 +138,8 @@ pub struct StanceTrainOptions {
     /// Worker threads (one per core by default).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = crate::model::threads::available(), hide_default_value = true, value_parser = crate::cli::at_least(1)))]
     pub threads: usize,
-    /// Show a progress bar (the command line decides from `--quiet` and the terminal).
+    /// Report progress: a bar when stderr is a terminal, otherwise a line every
+    /// [`crate::model::train::PROGRESS_LINE_EVERY`] of an epoch (`--quiet` turns it off).
     #[cfg_attr(feature = "cli", arg(skip))]
     pub progress: bool,
 }
