@@ -597,7 +597,7 @@ MAX_ID_WORDS = 11
 def cmd_polnear_more(a):
     """More PolNeAR articles, none already assigned: from its train split for our train, or
     from its dev split for our dev (as `sample` drew dev; its test split is never read)."""
-    source_split = "dev" if a.split == "dev" else "train"
+    source_split = a.split  # our split and PolNeAR's have the same name
     rng = random.Random(SEED + a.round)
     taken = set()
     for path in glob.glob(os.path.join(NEWS, "assignments", "*.txt")):

@@ -844,7 +844,8 @@ pub(crate) struct EpochProgress {
     epochs: usize,
     /// Position at the start (a resumed epoch starts past 0), so the pace counts this run only.
     first: u64,
-    next_line: u64,
+    /// Steps between two lines.
+    every: u64,
     message: String,
     started: Instant,
 }
@@ -870,27 +871,17 @@ impl EpochProgress {
             indicatif::ProgressBar::hidden()
         };
         bar.set_position(position);
-        let lines = show && bar.is_hidden();
-        let mut progress = EpochProgress {
+        EpochProgress {
+            lines: show && bar.is_hidden(),
             bar,
-            lines,
             prefix,
             epoch,
             epochs,
             first: position,
-            next_line: 0,
+            every: ((len as f64 * PROGRESS_LINE_EVERY).ceil() as u64).max(1),
             message: String::new(),
             started: Instant::now(),
-        };
-        progress.next_line = progress.line_after(position);
-        progress
-    }
-
-    /// The first position past `position` that gets a line.
-    fn line_after(&self, position: u64) -> u64 {
-        let len = self.bar.length().unwrap_or(0);
-        let every = ((len as f64 * PROGRESS_LINE_EVERY).ceil() as u64).max(1);
-        (position / every + 1) * every
+        }
     }
 
     /// Shown after the counts (the bar's `{msg}`, or the end of a line).
@@ -906,11 +897,11 @@ impl EpochProgress {
     pub(crate) fn inc(&mut self, log: &mut dyn FnMut(&str)) {
         self.bar.inc(1);
         let position = self.bar.position();
-        if !self.lines || (position < self.next_line && Some(position) != self.bar.length()) {
-            return;
+        if self.lines
+            && (position.is_multiple_of(self.every) || Some(position) == self.bar.length())
+        {
+            log(&self.line(position));
         }
-        self.next_line = self.line_after(position);
-        log(&self.line(position));
     }
 
     fn line(&self, position: u64) -> String {
