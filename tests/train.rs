@@ -659,6 +659,56 @@ fn a_run_continues_from_a_trained_classifier_with_its_heads_and_its_options() {
 }
 
 #[test]
+fn a_stopped_stance_run_resumes_to_the_weights_of_an_uninterrupted_one() {
+    let (tmp, base) = base();
+    let two_epochs = ["--epochs", "2", "--target-epochs", "1"];
+    let (ner, whole, _) = train_sentence_layout(tmp.path(), &base, "whole", &two_epochs);
+    let gold = tmp.path().join("gold.jsonl");
+    let parted = tmp.path().join("parted");
+    // Nothing to resume yet: the error says where it looked.
+    let nothing = sentence_layout_training(&ner, &gold, &parted)
+        .args(two_epochs)
+        .arg("--resume")
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&nothing.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("cannot resume") && stderr.contains("state.json"),
+        "{stderr}"
+    );
+    // Zero minutes: stopped after the first step, with no model written yet.
+    sentence_layout_training(&ner, &gold, &parted)
+        .args(two_epochs)
+        .args(["--max-minutes", "0"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("continue with --resume"));
+    assert!(parted.join("resume").join("state.json").is_file());
+    assert!(!parted.join("stance.json").exists());
+    // Another seed is another run: refused.
+    sentence_layout_training(&ner, &gold, &parted)
+        .args(two_epochs)
+        .args(["--resume", "--seed", "7"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("resume it with the same seed"));
+    sentence_layout_training(&ner, &gold, &parted)
+        .args(two_epochs)
+        .arg("--resume")
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "resumed the actor classifier at epoch 1, batch 1",
+        ));
+    for file in ["actors/model.safetensors", "stance.json"] {
+        assert!(
+            std::fs::read(whole.join(file)).unwrap() == std::fs::read(parted.join(file)).unwrap(),
+            "{file}: a resumed run ends where an uninterrupted one does"
+        );
+    }
+}
+
+#[test]
 fn a_refit_that_keeps_the_targets_changes_no_weight_and_keeps_the_training_data() {
     let (tmp, base) = base();
     let one_epoch = ["--epochs", "1", "--target-epochs", "1"];

@@ -17,6 +17,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use super::resume::ActorRunState;
 use crate::error::{During, Result, StanceError};
 use crate::model::checkpoint::{load_tokenizer, Checkpoint, TokenClassifier};
 use crate::model::encoder::{dense, Dense, Mode};
@@ -675,6 +676,14 @@ pub struct MarkerTrainOptions {
     /// A trained actor classifier (an `actors/` directory) to continue from instead of
     /// starting from `start` with new heads: new data need not repeat the whole run.
     pub init: Option<PathBuf>,
+    /// Stop after this many minutes (at a step boundary), saving the run to resume.
+    pub max_minutes: Option<f64>,
+    /// Continue the run saved in `resume_dir`.
+    pub resume: bool,
+    /// Minutes between two saves of the resumable state (besides each epoch's end).
+    pub checkpoint_minutes: f64,
+    /// Where the resumable state is kept.
+    pub resume_dir: PathBuf,
 }
 
 impl MarkerTrainOptions {
@@ -795,7 +804,8 @@ pub fn tune_thresholds(
 
 /// Fine-tunes the encoder of `opts.start` (an entity model) as an actor classifier.
 /// `sentences` are the tokenized sentences with their cues; `held` marks held-out
-/// documents.
+/// documents. Returns false when `--max-minutes` stopped the run before its last
+/// epoch ended (its state is in `opts.resume_dir`); the best epoch so far is in `opts.out`.
 pub fn train_markers(
     opts: &MarkerTrainOptions,
     sentences: &[Unit],
@@ -803,7 +813,7 @@ pub fn train_markers(
     held: &dyn Fn(usize) -> bool,
     sources: Vec<String>,
     log: &mut dyn FnMut(&str),
-) -> Result<MarkerConfig> {
+) -> Result<bool> {
     let started = Instant::now();
     let start = opts.init.as_deref().unwrap_or(&opts.start);
     if let Some(init) = &opts.init {
@@ -917,9 +927,23 @@ pub fn train_markers(
         steps
     ));
     let cand = |e: &Example| sentences[e.sentence].candidate(e.mention.clone());
-    let mut step = 0usize;
-    let mut best = f64::MIN;
-    for epoch in 0..opts.epochs {
+    let mut state = ActorRunState::new(steps, opts.seed);
+    if opts.resume {
+        state = ActorRunState::resume(&opts.resume_dir, &state, &mut optimizer)?;
+        log(&format!(
+            "resumed the actor classifier at epoch {}, batch {} (step {} of {steps})",
+            state.epoch + 1,
+            state.batch_in_epoch,
+            state.step
+        ));
+    }
+    let minutes_before = state.minutes;
+    let elapsed = || minutes_before + started.elapsed().as_secs_f64() / 60.0;
+    let mut last_save = Instant::now();
+    while state.epoch < opts.epochs {
+        let epoch = state.epoch;
+        // Each epoch draws from its own seed, so a resumed run sees the same batches.
+        let mut rng = SplitMix64(epoch_seed(opts.seed, epoch));
         let mut chosen = positives.clone();
         chosen.extend(
             negatives
@@ -938,11 +962,12 @@ pub fn train_markers(
             opts.progress,
             "actor ",
             batches.len() as u64,
-            0,
+            state.batch_in_epoch as u64,
             (epoch + 1, opts.epochs),
         );
-        let mut loss_sum = 0.0;
-        for b in &batches {
+        while state.batch_in_epoch < batches.len() {
+            let b = &batches[state.batch_in_epoch];
+            let step = state.step;
             // Shards of whole units, one per thread; each shard is a list of candidates.
             let shards: Vec<Vec<usize>> = b
                 .chunks(b.len().div_ceil(opts.threads.max(1)))
@@ -1025,12 +1050,30 @@ pub fn train_markers(
                 labels + (nll * (opts.target_weight / choices_in_batch as f64))?
             })
             .during("actor classifier")?;
-            loss_sum += loss;
+            state.loss_sum += loss;
             optimizer
                 .step(&grads, schedule(step, steps / 10, steps), opts.threads)
                 .during("actor classifier")?;
-            step += 1;
+            state.step += 1;
+            state.batch_in_epoch += 1;
             bar.inc(log);
+            let out_of_time = opts.max_minutes.is_some_and(|m| elapsed() >= m);
+            if out_of_time || last_save.elapsed().as_secs_f64() >= opts.checkpoint_minutes * 60.0 {
+                state.minutes = elapsed();
+                state.save(&opts.resume_dir, &optimizer)?;
+                last_save = Instant::now();
+            }
+            if out_of_time {
+                bar.abandon();
+                log(&format!(
+                    "stopped after {:.1} minutes (--max-minutes) at actor epoch {}, batch {} of {}; continue with --resume",
+                    elapsed(),
+                    epoch + 1,
+                    state.batch_in_epoch,
+                    batches.len()
+                ));
+                return Ok(false);
+            }
         }
         bar.finish();
         let cs: Vec<Candidate> = val.iter().map(|e| cand(e)).collect();
@@ -1045,15 +1088,15 @@ pub fn train_markers(
         log(&format!(
             "actor epoch {}: loss {:.4}, held-out micro F1 {:.4} (thresholds {:?}; tp/fp/fn {:?}){}, {:.1} minutes",
             epoch + 1,
-            loss_sum / batches.len().max(1) as f64,
+            state.loss_sum / batches.len().max(1) as f64,
             micro,
             thresholds,
             counts,
             if model.pair.is_some() { format!(", target accuracy {targets:.4}") } else { String::new() },
-            started.elapsed().as_secs_f64() / 60.0
+            elapsed()
         ));
-        if micro > best {
-            best = micro;
+        if state.best.is_none_or(|best| micro > best) {
+            state.best = Some(micro);
             model.config.thresholds = thresholds;
             model.config.heldout_f1 = micro;
             model.config.heldout_target_accuracy = targets;
@@ -1061,8 +1104,19 @@ pub fn train_markers(
             save(&trainable, &model, &opts.out)?;
             log(&format!("saved {}", opts.out.display()));
         }
+        state.epoch += 1;
+        state.batch_in_epoch = 0;
+        state.loss_sum = 0.0;
+        state.minutes = elapsed();
+        state.save(&opts.resume_dir, &optimizer)?;
+        last_save = Instant::now();
     }
-    Ok(model.config)
+    Ok(true)
+}
+
+/// The seed of one epoch's draw of negatives and order of batches.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    (seed ^ 0xE90C).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64
 }
 
 /// Refuses to continue from a classifier that reads its input differently: its weights

@@ -6,6 +6,7 @@ pub mod listeners;
 pub mod markers;
 pub mod model;
 pub mod news;
+pub mod resume;
 pub mod rules;
 pub mod train;
 

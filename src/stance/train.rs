@@ -138,6 +138,32 @@ pub struct StanceTrainOptions {
     /// Worker threads (one per core by default).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = crate::model::threads::available(), hide_default_value = true, value_parser = crate::cli::at_least(1)))]
     pub threads: usize,
+    /// Stop the actor classifier after this many minutes, saving the run in OUT/resume.
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            long,
+            value_name = "MINUTES",
+            help = "Stop the actor classifier's training after this many minutes, saving the run in OUT/resume; the same command with --resume goes on from there and ends where an uninterrupted run would"
+        )
+    )]
+    pub max_minutes: Option<f64>,
+    /// Continue the run saved in OUT/resume.
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            long,
+            conflicts_with = "reuse_actors",
+            help = "Continue the actor classifier's run saved in OUT/resume (by --max-minutes, or every --checkpoint-minutes of a run that was killed); give the same data and options"
+        )
+    )]
+    pub resume: bool,
+    /// Minutes between two saves of the resumable state in OUT/resume.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "MINUTES", default_value_t = 10.0)
+    )]
+    pub checkpoint_minutes: f64,
     /// Report progress: a bar when stderr is a terminal, otherwise a line every
     /// [`crate::model::train::PROGRESS_LINE_EVERY`] of an epoch (`--quiet` turns it off).
     #[cfg_attr(feature = "cli", arg(skip))]
@@ -169,6 +195,9 @@ impl Default for StanceTrainOptions {
             continue_from: None,
             batch_size: 16,
             threads: crate::model::threads::available(),
+            max_minutes: None,
+            resume: false,
+            checkpoint_minutes: 10.0,
             progress: false,
         }
     }
@@ -518,6 +547,7 @@ fn train_targets(
 /// Trains the stance model into `opts.out` (`actors/`, `targets.safetensors`, `stance.json`).
 /// The `tune` documents choose the epoch, thresholds and floors and are never trained
 /// on; without them a random `opts.holdout` of the training documents is held back.
+/// `None` when `opts.max_minutes` stopped the actor classifier: run again with `resume`.
 pub fn train_stance(
     opts: &StanceTrainOptions,
     train: &[GoldDoc],
@@ -525,7 +555,7 @@ pub fn train_stance(
     sources: Vec<String>,
     tagger: &ModelTagger,
     log: &mut dyn FnMut(&str),
-) -> Result<StanceConfig> {
+) -> Result<Option<StanceConfig>> {
     let weights = opts.ner_model.join("model.safetensors");
     let sha = file_sha256(&weights).map_err(|source| StanceError::Io {
         path: weights.clone(),
@@ -569,6 +599,10 @@ pub fn train_stance(
         context: opts.context,
         cue_markers: opts.cue_markers,
         init: opts.continue_from.clone(),
+        max_minutes: opts.max_minutes,
+        resume: opts.resume,
+        checkpoint_minutes: opts.checkpoint_minutes,
+        resume_dir: opts.out.join(super::resume::RESUME_DIR),
     };
     let reused = opts.reuse_actors && actors_dir.join("stance_markers.json").is_file();
     if reused {
@@ -576,15 +610,15 @@ pub fn train_stance(
             "reusing the actor classifier in {}",
             actors_dir.display()
         ));
-    } else {
-        train_markers(
-            &marker_opts,
-            &c.sentences,
-            &c.examples,
-            &held,
-            sources.clone(),
-            log,
-        )?;
+    } else if !train_markers(
+        &marker_opts,
+        &c.sentences,
+        &c.examples,
+        &held,
+        sources.clone(),
+        log,
+    )? {
+        return Ok(None);
     }
     // The held-out documents: the thresholds were chosen on them during training.
     let actors = MarkerModel::load(&actors_dir)?;
@@ -651,7 +685,7 @@ pub fn train_stance(
         }
     })?;
     log(&format!("saved {}", opts.out.display()));
-    Ok(config)
+    Ok(Some(config))
 }
 
 /// Reads gold files given as `PATH` or `PATH:SPLIT` (stand-off records of one split).
