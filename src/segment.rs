@@ -329,6 +329,18 @@ mod tests {
     }
 
     #[test]
+    fn plural_titles_do_not_split() {
+        let text = "Sens. John McCain and Lindsey Graham met Messrs. Obama and Biden. They left.";
+        assert_eq!(
+            sentences(text),
+            vec![
+                "Sens. John McCain and Lindsey Graham met Messrs. Obama and Biden.",
+                "They left."
+            ]
+        );
+    }
+
+    #[test]
     fn initialism_can_end_a_sentence() {
         let text = "Talks stalled with the U.S. The envoy left.";
         assert_eq!(

@@ -22,18 +22,25 @@ pub struct Token {
     pub kind: TokenKind,
 }
 
-/// Abbreviations that keep their final dot (lowercased, without the dot).
-pub const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "prof", "gen", "col", "lt", "maj", "capt", "sgt", "adm", "cmdr",
-    "sen", "rep", "gov", "pres", "rev", "st", "mt", "ft", "jr", "sr", "co", "corp", "inc", "ltd",
-    "bros", "dept", "univ", "no", "nos", "vs", "etc", "approx", "est", "jan", "feb", "mar", "apr",
-    "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed", "thu",
-    "thurs", "fri", "sat", "sun", "e.g", "i.e", "a.m", "p.m",
-];
+/// Abbreviations that keep their final dot (lowercased, without the dot), one per line.
+const ABBREVIATIONS: &str = include_str!("../data/lexicon/abbreviations.txt");
+
+/// The abbreviations, read from the word list once.
+fn abbreviations() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        ABBREVIATIONS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
+}
 
 pub fn is_abbreviation(word: &str) -> bool {
     let lower = word.trim_end_matches('.').to_lowercase();
-    ABBREVIATIONS.contains(&lower.as_str())
+    abbreviations().contains(lower.as_str())
 }
 
 fn is_quote_char(c: char) -> bool {
