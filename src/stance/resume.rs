@@ -78,8 +78,8 @@ impl ActorRunState {
         Ok(state)
     }
 
-    /// Writes the state and the optimizer; the optimizer through a temporary file, so a
-    /// run killed while saving leaves the previous checkpoint whole.
+    /// Writes the optimizer, then the state, each through a temporary file renamed into
+    /// place, so a run killed while saving leaves a checkpoint that reads back.
     pub fn save(&self, dir: &Path, optimizer: &AdamW) -> Result<()> {
         let write = |path: PathBuf| {
             move |source: std::io::Error| StanceError::Write {
@@ -95,8 +95,10 @@ impl ActorRunState {
         let final_path = dir.join(OPTIMIZER_FILE);
         std::fs::rename(&partial, &final_path).map_err(write(final_path))?;
         let text = serde_json::to_string_pretty(self).expect("state serialises");
+        let partial = dir.join(format!("{STATE_FILE}.partial"));
+        std::fs::write(&partial, text).map_err(write(partial.clone()))?;
         let state_path = dir.join(STATE_FILE);
-        std::fs::write(&state_path, text).map_err(write(state_path))
+        std::fs::rename(&partial, &state_path).map_err(write(state_path))
     }
 }
 
