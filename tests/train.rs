@@ -345,6 +345,12 @@ fn stance_training_ties_its_heads_to_the_entity_model_and_repeats_with_a_seed() 
             !quiet,
             "{stderr}"
         );
+        // So does the entity model's pass over the documents before training.
+        assert_eq!(
+            stderr.contains("reading the documents: 6 of 6 (100%)"),
+            !quiet,
+            "{stderr}"
+        );
     };
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     train(&a, false);

@@ -860,11 +860,14 @@ impl EpochProgress {
     ) -> EpochProgress {
         let bar = if show {
             let bar = indicatif::ProgressBar::new(len);
+            let what = if epochs == 0 {
+                format!("{prefix} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}}")
+            } else {
+                format!("{prefix}epoch {epoch}/{epochs} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} steps")
+            };
             bar.set_style(
-                indicatif::ProgressStyle::with_template(&format!(
-                    "{prefix}epoch {epoch}/{epochs} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} steps · eta {{eta}} · {{msg}}"
-                ))
-                .expect("a valid template"),
+                indicatif::ProgressStyle::with_template(&format!("{what} · eta {{eta}} · {{msg}}"))
+                    .expect("a valid template"),
             );
             bar
         } else {
@@ -882,6 +885,12 @@ impl EpochProgress {
             message: String::new(),
             started: Instant::now(),
         }
+    }
+
+    /// Progress over `len` items of one pass that is no epoch (reading the documents before
+    /// training): lines read "{what}: 120 of 2400 (5%), ...".
+    pub(crate) fn items(show: bool, what: &'static str, len: u64) -> EpochProgress {
+        EpochProgress::new(show, what, len, 0, (0, 0))
     }
 
     /// Shown after the counts (the bar's `{msg}`, or the end of a line).
@@ -914,11 +923,16 @@ impl EpochProgress {
         } else {
             format!(" · {}", self.message)
         };
+        let what = if self.epochs == 0 {
+            format!("{}: {position} of {len}", self.prefix)
+        } else {
+            format!(
+                "{}epoch {}/{}: step {position} of {len}",
+                self.prefix, self.epoch, self.epochs
+            )
+        };
         format!(
-            "{}epoch {}/{}: step {position} of {len} ({:.0}%), {minutes:.1} minutes, about {left:.0} minutes left{message}",
-            self.prefix,
-            self.epoch,
-            self.epochs,
+            "{what} ({:.0}%), {minutes:.1} minutes, about {left:.0} minutes left{message}",
             100.0 * position as f64 / len as f64,
         )
     }

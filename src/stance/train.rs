@@ -229,6 +229,7 @@ fn collect(
     tagger: &ModelTagger,
     ambiguous_target: f32,
     context: usize,
+    progress: bool,
     log: &mut dyn FnMut(&str),
 ) -> Result<Collected> {
     let rules = RuleClassifier::default();
@@ -240,6 +241,12 @@ fn collect(
         state_dim: 0,
     };
     let (mut gold_n, mut found_n) = (0usize, 0usize);
+    // The entity model reads every document first: minutes on a large training set.
+    let mut bar = crate::model::train::EpochProgress::items(
+        progress,
+        "reading the documents",
+        docs.len() as u64,
+    );
     for (d, g) in docs.iter().enumerate() {
         let mut doc = Doc::new(g.text.clone());
         doc.keep_states = true;
@@ -356,7 +363,9 @@ fn collect(
             .zip(&matched)
             .filter(|(s, m)| **m && !s.ambiguous)
             .count();
+        bar.inc(log);
     }
+    bar.finish();
     log(&format!(
         "{} documents: {} candidate actors, {} target choices; the entity model finds the actor of {} of {} gold statements",
         docs.len(),
@@ -566,7 +575,14 @@ pub fn train_stance(
         None => sources,
     };
     let all: Vec<GoldDoc> = train.iter().chain(tune).cloned().collect();
-    let c = collect(&all, tagger, opts.ambiguous_target, opts.context, log)?;
+    let c = collect(
+        &all,
+        tagger,
+        opts.ambiguous_target,
+        opts.context,
+        opts.progress,
+        log,
+    )?;
     if c.examples.is_empty() {
         return Err(StanceError::Data(
             "no candidate actors in the training data".into(),
