@@ -715,6 +715,32 @@ fn a_stopped_stance_run_resumes_to_the_weights_of_an_uninterrupted_one() {
 }
 
 #[test]
+fn the_reading_pass_runs_in_the_precision_asked_for() {
+    let (tmp, base) = base();
+    let one_epoch = ["--epochs", "1", "--target-epochs", "1"];
+    let (ner, _, _) = train_sentence_layout(tmp.path(), &base, "first", &one_epoch);
+    let gold = tmp.path().join("gold.jsonl");
+    sentence_layout_training(&ner, &gold, &tmp.path().join("bad"))
+        .args(["--reading-precision", "f16"])
+        .assert()
+        .failure()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "possible values: auto, f32, int8",
+        ));
+    if !stance::model::int8::available() {
+        eprintln!("skipped the int8 run: this CPU has no AVX-512 VNNI");
+        return;
+    }
+    sentence_layout_training(&ner, &gold, &tmp.path().join("int8"))
+        .args(one_epoch)
+        .args(["--reading-precision", "int8"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("12 documents: "));
+}
+
+#[test]
 fn a_refit_that_keeps_the_targets_changes_no_weight_and_keeps_the_training_data() {
     let (tmp, base) = base();
     let one_epoch = ["--epochs", "1", "--target-epochs", "1"];
