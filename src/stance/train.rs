@@ -138,13 +138,13 @@ pub struct StanceTrainOptions {
     /// Worker threads (one per core by default).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = crate::model::threads::available(), hide_default_value = true, value_parser = crate::cli::at_least(1)))]
     pub threads: usize,
-    /// Stop the actor classifier after this many minutes, saving the run in OUT/resume.
+    /// Stop the actor classifier after this many minutes in all, saving the run in OUT/resume.
     #[cfg_attr(
         feature = "cli",
         arg(
             long,
             value_name = "MINUTES",
-            help = "Stop the actor classifier's training after this many minutes, saving the run in OUT/resume; the same command with --resume goes on from there and ends where an uninterrupted run would"
+            help = "Stop the actor classifier's training after this many minutes in all (a resumed run counts the minutes before it), saving the run in OUT/resume; the same command with --resume goes on from there and ends where an uninterrupted run would"
         )
     )]
     pub max_minutes: Option<f64>,
