@@ -1066,7 +1066,7 @@ pub fn train_markers(
             if out_of_time {
                 bar.abandon();
                 log(&format!(
-                    "stopped after {:.1} minutes (--max-minutes) at actor epoch {}, batch {} of {}; continue with --resume",
+                    "stopped after {:.1} minutes (--max-minutes) at actor epoch {}, batch {} of {}; continue with --resume (and a larger --max-minutes, or none: it counts the whole run)",
                     elapsed(),
                     epoch + 1,
                     state.batch_in_epoch,
