@@ -107,11 +107,7 @@ fn list(field: Option<&&str>) -> Vec<String> {
 }
 
 fn words(data: &str) -> HashSet<String> {
-    data.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect()
+    crate::wordlist::entries(data).map(String::from).collect()
 }
 
 /// Normalises a phrase to the key used for lookup: its tokens joined by one space.

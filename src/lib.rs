@@ -36,6 +36,7 @@ pub mod stance;
 pub mod term;
 pub mod tokenize;
 pub mod verbose;
+pub mod wordlist;
 
 use serde::{Deserialize, Serialize};
 

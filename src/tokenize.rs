@@ -29,13 +29,7 @@ const ABBREVIATIONS: &str = include_str!("../data/lexicon/abbreviations.txt");
 fn abbreviations() -> &'static std::collections::HashSet<&'static str> {
     static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
         std::sync::OnceLock::new();
-    SET.get_or_init(|| {
-        ABBREVIATIONS
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect()
-    })
+    SET.get_or_init(|| crate::wordlist::entries(ABBREVIATIONS).collect())
 }
 
 pub fn is_abbreviation(word: &str) -> bool {

@@ -531,6 +531,57 @@ fn state_dir(out: &Path) -> PathBuf {
     out.join("resume")
 }
 
+/// The files of a resumable checkpoint: where a run stands, and the optimizer's state.
+const STATE_FILE: &str = "state.json";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// Saves a resumable run into `dir`: the optimizer (weights and moments), then `state`,
+/// each through a temporary file renamed into place, so a run killed while saving
+/// leaves a checkpoint that reads back.
+pub(crate) fn save_resumable(
+    dir: &Path,
+    state: &impl Serialize,
+    optimizer: &AdamW,
+) -> Result<(), ModelError> {
+    let io = |e: std::io::Error| ModelError::Weights {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let partial = dir.join(format!("{OPTIMIZER_FILE}.partial"));
+    optimizer.save(&partial)?;
+    std::fs::rename(&partial, dir.join(OPTIMIZER_FILE)).map_err(io)?;
+    let partial = dir.join(format!("{STATE_FILE}.partial"));
+    let text = serde_json::to_string_pretty(state).expect("state serialises");
+    std::fs::write(&partial, text).map_err(io)?;
+    std::fs::rename(&partial, dir.join(STATE_FILE)).map_err(io)
+}
+
+/// Reads the state [`save_resumable`] wrote into `dir`; `check` refuses a run that is not
+/// the one asked for (another seed, other data) before the optimizer is restored at the
+/// state's step.
+pub(crate) fn resume_from<S: serde::de::DeserializeOwned>(
+    dir: &Path,
+    optimizer: &mut AdamW,
+    step_of: impl Fn(&S) -> usize,
+    check: impl Fn(&S) -> Result<(), String>,
+) -> Result<S, ModelError> {
+    let path = dir.join(STATE_FILE);
+    let cannot = |message: String| ModelError::Config {
+        path: path.clone(),
+        message: format!("cannot resume: {message}"),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        cannot(format!(
+            "{e} (no stopped run here; start one with --max-minutes)"
+        ))
+    })?;
+    let state: S = serde_json::from_str(&text).map_err(|e| cannot(e.to_string()))?;
+    check(&state).map_err(cannot)?;
+    optimizer.load(&dir.join(OPTIMIZER_FILE), step_of(&state))?;
+    Ok(state)
+}
+
 /// Fine-tunes the base encoder; returns the per-epoch history.
 pub fn train_ner(
     opts: &TrainOptions,
@@ -602,26 +653,21 @@ pub fn train_ner(
     };
     let resume_dir = state_dir(&opts.out);
     if opts.resume {
-        let text = std::fs::read_to_string(resume_dir.join("state.json")).map_err(|e| {
-            ModelError::Config {
-                path: resume_dir.join("state.json"),
-                message: format!("cannot resume: {e}"),
-            }
-        })?;
-        state = serde_json::from_str(&text).map_err(|e| ModelError::Config {
-            path: resume_dir.join("state.json"),
-            message: format!("cannot resume: {e}"),
-        })?;
-        if state.seed != opts.seed {
-            return Err(ModelError::Config {
-                path: resume_dir.join("state.json"),
-                message: format!(
-                    "the run was started with --seed {}; resume it with the same seed",
-                    state.seed
-                ),
-            });
-        }
-        optimizer.load(&resume_dir.join("optimizer.safetensors"), state.step)?;
+        state = resume_from(
+            &resume_dir,
+            &mut optimizer,
+            |s: &TrainState| s.step,
+            |s| {
+                if s.seed == opts.seed {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the run was started with --seed {}; resume it with the same seed",
+                        s.seed
+                    ))
+                }
+            },
+        )?;
         log(&format!(
             "resumed at epoch {}, batch {} (step {})",
             state.epoch + 1,
@@ -629,19 +675,6 @@ pub fn train_ner(
             state.step
         ));
     }
-    let save_state = |state: &TrainState, optimizer: &AdamW| -> Result<(), ModelError> {
-        let io = |e: std::io::Error| ModelError::Weights {
-            path: resume_dir.clone(),
-            message: e.to_string(),
-        };
-        std::fs::create_dir_all(&resume_dir).map_err(io)?;
-        let tmp = resume_dir.join("optimizer.safetensors.partial");
-        optimizer.save(&tmp)?;
-        std::fs::rename(&tmp, resume_dir.join("optimizer.safetensors")).map_err(io)?;
-        let text = serde_json::to_string_pretty(state).expect("state serialises");
-        std::fs::write(resume_dir.join("state.json"), text).map_err(io)?;
-        Ok(())
-    };
     let minutes_before = state.minutes;
     let elapsed = |started: &Instant| minutes_before + started.elapsed().as_secs_f64() / 60.0;
     let mut last_checkpoint = Instant::now();
@@ -703,7 +736,7 @@ pub fn train_ner(
                 || last_checkpoint.elapsed().as_secs_f64() >= opts.checkpoint_minutes * 60.0
             {
                 state.minutes = elapsed(&started);
-                save_state(&state, &optimizer)?;
+                save_resumable(&resume_dir, &state, &optimizer)?;
                 last_checkpoint = Instant::now();
             }
             if out_of_time {
@@ -779,7 +812,7 @@ pub fn train_ner(
         state.loss_sum = 0.0;
         state.loss_batches = 0;
         state.minutes = elapsed(&started);
-        save_state(&state, &optimizer)?;
+        save_resumable(&resume_dir, &state, &optimizer)?;
         last_checkpoint = Instant::now();
     }
     Ok(TrainOutcome {

@@ -18,13 +18,7 @@ const MAX_TITLE_WORDS: usize = 4;
 /// The markers, read from the word list once.
 fn markers() -> &'static [&'static str] {
     static MARKERS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    MARKERS.get_or_init(|| {
-        LISTENER_MARKERS
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect()
-    })
+    MARKERS.get_or_init(|| crate::wordlist::entries(LISTENER_MARKERS).collect())
 }
 
 /// Whether entity `m` stands right after a listener marker, titles allowed between.
