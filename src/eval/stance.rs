@@ -96,6 +96,41 @@ pub struct Predicted {
     pub target: Option<GoldSpan>,
 }
 
+/// What the pipeline found in one document, reduced to what scoring reads.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PredictedDoc {
+    pub statements: Vec<Predicted>,
+    /// The entities found, to tell the misses whose actor was never found as an entity
+    /// from the others; `None` when not known (predictions read from elsewhere).
+    pub entities: Option<Vec<GoldSpan>>,
+}
+
+impl PredictedDoc {
+    /// Statements without the entities behind them.
+    pub fn statements(statements: Vec<Predicted>) -> Self {
+        PredictedDoc {
+            statements,
+            entities: None,
+        }
+    }
+
+    pub fn from_document(doc: &Document) -> Self {
+        PredictedDoc {
+            statements: Predicted::from_document(doc),
+            entities: Some(
+                doc.entities
+                    .iter()
+                    .map(|e| GoldSpan {
+                        start: e.start,
+                        end: e.end,
+                        text: None,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
 impl Predicted {
     pub fn from_document(doc: &Document) -> Vec<Predicted> {
         doc.statements
@@ -130,6 +165,79 @@ pub struct ScoringError {
     pub actor: String,
     pub target: Option<String>,
     pub sentence: String,
+    pub cause: ErrorCause,
+}
+
+/// Where an error comes from, stage by stage: the entities, the actor's label, or the
+/// sentence as a whole. Tells an entity recall problem from a classifier's one, and a
+/// statement given to the wrong actor from one nobody in the sentence was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCause {
+    /// Missed: no entity was found over the gold actor.
+    MissNotAnEntity,
+    /// Missed: the actor was given another label.
+    MissActorOtherLabel,
+    /// Missed: another actor of the sentence was given the label.
+    MissLabelToAnotherActor,
+    /// Missed: nobody in the sentence was given the label.
+    MissLabelNotInSentence,
+    /// False alarm: a second prediction for a gold statement already matched.
+    FalseAlarmDuplicate,
+    /// False alarm: the actor's gold statement has another label.
+    FalseAlarmActorOtherLabel,
+    /// False alarm: the gold gives the label to another actor of the sentence.
+    FalseAlarmLabelOfAnotherActor,
+    /// False alarm: the sentence holds no gold statement at all.
+    FalseAlarmNoStatementInSentence,
+    /// False alarm: the sentence holds only other actors' statements of other labels.
+    FalseAlarmOtherStatementsInSentence,
+}
+
+impl ErrorCause {
+    pub const ALL: [ErrorCause; 9] = [
+        ErrorCause::MissNotAnEntity,
+        ErrorCause::MissActorOtherLabel,
+        ErrorCause::MissLabelToAnotherActor,
+        ErrorCause::MissLabelNotInSentence,
+        ErrorCause::FalseAlarmDuplicate,
+        ErrorCause::FalseAlarmActorOtherLabel,
+        ErrorCause::FalseAlarmLabelOfAnotherActor,
+        ErrorCause::FalseAlarmNoStatementInSentence,
+        ErrorCause::FalseAlarmOtherStatementsInSentence,
+    ];
+
+    /// The name in JSON reports.
+    pub fn key(self) -> &'static str {
+        match self {
+            ErrorCause::MissNotAnEntity => "miss_not_an_entity",
+            ErrorCause::MissActorOtherLabel => "miss_actor_other_label",
+            ErrorCause::MissLabelToAnotherActor => "miss_label_to_another_actor",
+            ErrorCause::MissLabelNotInSentence => "miss_label_not_in_sentence",
+            ErrorCause::FalseAlarmDuplicate => "false_alarm_duplicate",
+            ErrorCause::FalseAlarmActorOtherLabel => "false_alarm_actor_other_label",
+            ErrorCause::FalseAlarmLabelOfAnotherActor => "false_alarm_label_of_another_actor",
+            ErrorCause::FalseAlarmNoStatementInSentence => "false_alarm_no_statement_in_sentence",
+            ErrorCause::FalseAlarmOtherStatementsInSentence => {
+                "false_alarm_other_statements_in_sentence"
+            }
+        }
+    }
+
+    /// The row name in tables (at most 18 characters, the comparison's first column).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorCause::MissNotAnEntity => "miss: no entity",
+            ErrorCause::MissActorOtherLabel => "miss: other label",
+            ErrorCause::MissLabelToAnotherActor => "miss: other actor",
+            ErrorCause::MissLabelNotInSentence => "miss: none in sent",
+            ErrorCause::FalseAlarmDuplicate => "fa: duplicate",
+            ErrorCause::FalseAlarmActorOtherLabel => "fa: other label",
+            ErrorCause::FalseAlarmLabelOfAnotherActor => "fa: other actor's",
+            ErrorCause::FalseAlarmNoStatementInSentence => "fa: empty sentence",
+            ErrorCause::FalseAlarmOtherStatementsInSentence => "fa: others in sent",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -141,6 +249,9 @@ pub struct StanceReport {
     pub documents: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ScoringError>,
+    /// The misses and false alarms counted by [`ErrorCause`] (its `key`), every cause
+    /// listed; kept when `errors` is emptied.
+    pub error_causes: BTreeMap<String, usize>,
     /// The same scores per data source, when the gold holds more than one.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub by_source: BTreeMap<String, StanceReport>,
@@ -165,6 +276,14 @@ impl<'a> Sentences<'a> {
         }
     }
 
+    /// The index of the sentence that holds a span's first character.
+    fn index(&self, span: &GoldSpan) -> Option<usize> {
+        let at = self.map.byte_offset(span.start);
+        self.spans
+            .iter()
+            .position(|s| s.start <= at && at < s.end.max(s.start + 1))
+    }
+
     /// The sentence around a character span.
     fn around(&self, span: &GoldSpan) -> String {
         let at = self.map.byte_offset(span.start);
@@ -184,9 +303,9 @@ fn span_text(text: &str, s: &GoldSpan) -> String {
 
 /// Scores predictions (`preds[i]` for `gold[i]`) against the gold documents, in all
 /// and, when the documents come from several sources, per source.
-pub fn score(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
+pub fn score(gold: &[GoldDoc], preds: &[PredictedDoc]) -> StanceReport {
     let mut report = score_all(gold, preds);
-    let mut groups: BTreeMap<&str, (Vec<GoldDoc>, Vec<Vec<Predicted>>)> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, (Vec<GoldDoc>, Vec<PredictedDoc>)> = BTreeMap::new();
     for (g, p) in gold.iter().zip(preds) {
         let group = groups
             .entry(g.source.as_deref().unwrap_or("-"))
@@ -204,7 +323,7 @@ pub fn score(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
     report
 }
 
-fn score_all(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
+fn score_all(gold: &[GoldDoc], preds: &[PredictedDoc]) -> StanceReport {
     let mut per_label = BTreeMap::new();
     let (mut tp_all, mut fp_all, mut fn_all) = (0, 0, 0);
     let (mut tgt_ok, mut tgt_n) = (0, 0);
@@ -224,7 +343,7 @@ fn score_all(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
                 .filter(|s| s.label == label && s.ambiguous)
                 .collect();
             let mut used = vec![false; g.len()];
-            for p in pred.iter().filter(|p| p.label == label) {
+            for p in pred.statements.iter().filter(|p| p.label == label) {
                 match (0..g.len()).find(|&i| !used[i] && p.actor.overlaps(&g[i].actor)) {
                     Some(i) => {
                         used[i] = true;
@@ -247,6 +366,7 @@ fn score_all(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
                             actor: span_text(&doc.text, &p.actor),
                             target: p.target.as_ref().map(|t| span_text(&doc.text, t)),
                             sentence: sentences.around(&p.actor),
+                            cause: false_alarm_cause(doc, sentences, p),
                         });
                     }
                 }
@@ -260,6 +380,7 @@ fn score_all(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
                     actor: span_text(&doc.text, &gs.actor),
                     target: gs.target.as_ref().map(|t| span_text(&doc.text, t)),
                     sentence: sentences.around(&gs.actor),
+                    cause: miss_cause(pred, sentences, gs),
                 });
             }
         }
@@ -273,6 +394,13 @@ fn score_all(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
     }
     let macro_f1 = round4(per_label.values().map(|s| s.f1).sum::<f64>() / per_label.len() as f64);
     errors.sort_by(|a, b| (&a.id, a.kind).cmp(&(&b.id, b.kind)));
+    let error_causes = ErrorCause::ALL
+        .iter()
+        .map(|&c| {
+            let n = errors.iter().filter(|e| e.cause == c).count();
+            (c.key().to_string(), n)
+        })
+        .collect();
     StanceReport {
         per_label,
         micro: LabelScore::from_counts(tp_all, fp_all, fn_all),
@@ -280,7 +408,53 @@ fn score_all(gold: &[GoldDoc], preds: &[Vec<Predicted>]) -> StanceReport {
         target_accuracy: (tgt_n > 0).then(|| round4(tgt_ok as f64 / tgt_n as f64)),
         documents: gold.len(),
         errors,
+        error_causes,
         by_source: BTreeMap::new(),
+    }
+}
+
+/// Why gold statement `gs` found no prediction: first whether its actor was found at
+/// all, then what the actor and the rest of its sentence were given.
+fn miss_cause(pred: &PredictedDoc, sentences: &Sentences, gs: &GoldStance) -> ErrorCause {
+    let found = pred
+        .entities
+        .as_ref()
+        .is_none_or(|es| es.iter().any(|e| e.overlaps(&gs.actor)));
+    let sentence = sentences.index(&gs.actor);
+    if !found {
+        ErrorCause::MissNotAnEntity
+    } else if pred
+        .statements
+        .iter()
+        .any(|p| p.actor.overlaps(&gs.actor) && p.label != gs.label)
+    {
+        ErrorCause::MissActorOtherLabel
+    } else if pred
+        .statements
+        .iter()
+        .any(|p| p.label == gs.label && sentences.index(&p.actor) == sentence)
+    {
+        ErrorCause::MissLabelToAnotherActor
+    } else {
+        ErrorCause::MissLabelNotInSentence
+    }
+}
+
+/// Why prediction `p` matched no gold statement, from its own actor out to its sentence.
+fn false_alarm_cause(doc: &GoldDoc, sentences: &Sentences, p: &Predicted) -> ErrorCause {
+    let sure = || doc.stances.iter().filter(|g| !g.ambiguous);
+    let sentence = sentences.index(&p.actor);
+    let in_sentence = |g: &&GoldStance| sentences.index(&g.actor) == sentence;
+    if sure().any(|g| g.label == p.label && g.actor.overlaps(&p.actor)) {
+        ErrorCause::FalseAlarmDuplicate
+    } else if sure().any(|g| g.actor.overlaps(&p.actor)) {
+        ErrorCause::FalseAlarmActorOtherLabel
+    } else if sure().filter(in_sentence).any(|g| g.label == p.label) {
+        ErrorCause::FalseAlarmLabelOfAnotherActor
+    } else if doc.stances.iter().any(|g| in_sentence(&g)) {
+        ErrorCause::FalseAlarmOtherStatementsInSentence
+    } else {
+        ErrorCause::FalseAlarmNoStatementInSentence
     }
 }
 
@@ -341,16 +515,22 @@ pub fn format_table(report: &StanceReport, backend: &str, with_errors: bool) -> 
             ));
         }
     }
+    s.push_str("\nErrors by cause\n");
+    for cause in ErrorCause::ALL {
+        let n = report.error_causes.get(cause.key()).copied().unwrap_or(0);
+        s.push_str(&format!("{:<24} {n:>5}\n", cause.describe()));
+    }
     if with_errors {
         s.push_str(&format!("\nErrors ({})\n", report.errors.len()));
         for e in &report.errors {
             s.push_str(&format!(
-                "  {:<11} {:<10} {:<24} target: {:<20} [{}]\n      “{}”\n",
+                "  {:<11} {:<10} {:<24} target: {:<20} [{}] ({})\n      “{}”\n",
                 e.kind,
                 e.label.as_str(),
                 e.actor,
                 e.target.as_deref().unwrap_or("-"),
                 e.id,
+                e.cause.describe(),
                 e.sentence
             ));
         }
@@ -364,11 +544,11 @@ pub fn predict(
     pipeline: &Pipeline,
     gold: &[GoldDoc],
     mut on_document: impl FnMut(Document, &GoldDoc) -> Result<()>,
-) -> Result<Vec<Vec<Predicted>>> {
+) -> Result<Vec<PredictedDoc>> {
     let mut preds = Vec::with_capacity(gold.len());
     for g in gold {
         let doc = pipeline.analyze(&g.id, &g.text)?;
-        preds.push(Predicted::from_document(&doc));
+        preds.push(PredictedDoc::from_document(&doc));
         on_document(doc, g)?;
     }
     Ok(preds)
@@ -522,6 +702,13 @@ fn comparison_block(reports: &[(String, &str, StanceReport)], title: &str) -> St
     row("target accuracy", &|r| {
         r.target_accuracy.map_or("-".into(), |t| format!("{t:.4}"))
     });
+    for cause in ErrorCause::ALL {
+        row(cause.describe(), &|r| {
+            r.error_causes
+                .get(cause.key())
+                .map_or("-".into(), |n| n.to_string())
+        });
+    }
     out
 }
 
@@ -577,13 +764,13 @@ mod tests {
             g((20, 25), Accusation, None, false),
             g((30, 35), Proposal, None, true),
         ]);
-        let preds = vec![vec![
+        let preds = vec![PredictedDoc::statements(vec![
             p((2, 4), Threat, Some((12, 13))), // tp, target ok
             p((0, 5), Threat, None),           // the gold is used up: fp
             p((20, 25), Threat, None),         // wrong label: fp
             p((31, 32), Proposal, None),       // ambiguous: ignored
             p((50, 55), Proposal, None),       // fp
-        ]];
+        ])];
         let r = score(&[doc], &preds);
         assert_eq!(r.per_label["threat"], LabelScore::from_counts(1, 2, 0));
         assert_eq!(r.per_label["accusation"], LabelScore::from_counts(0, 0, 1));
@@ -600,15 +787,51 @@ mod tests {
     }
 
     #[test]
+    fn each_error_is_put_down_to_one_cause() {
+        // Two sentences: "A accused B. C spoke." (the rest pads the text).
+        let mut doc = gold(vec![
+            g((0, 1), Accusation, Some((11, 12)), false), // missed: A given a threat
+            g((2, 8), Accusation, None, false),           // missed: given to A's neighbour
+            g((14, 15), Proposal, None, false),           // missed: never an entity
+        ]);
+        doc.text = format!("{:<100}", "A accused B. C spoke.");
+        let preds = vec![PredictedDoc {
+            statements: vec![
+                p((0, 1), Threat, None),       // fa: the actor's gold label is another
+                p((11, 12), Accusation, None), // fa: the label is another actor's
+                p((16, 21), Threat, None),     // fa: the sentence holds other statements
+                p((50, 51), Threat, None),     // fa: no statement in that sentence
+            ],
+            entities: Some(vec![span(0, 1), span(2, 8), span(11, 12), span(50, 51)]),
+        }];
+        let r = score(&[doc], &preds);
+        let n = |c: ErrorCause| r.error_causes[c.key()];
+        assert_eq!(n(ErrorCause::MissActorOtherLabel), 1);
+        assert_eq!(n(ErrorCause::MissLabelToAnotherActor), 1);
+        assert_eq!(n(ErrorCause::MissNotAnEntity), 1);
+        assert_eq!(n(ErrorCause::MissLabelNotInSentence), 0);
+        assert_eq!(n(ErrorCause::FalseAlarmActorOtherLabel), 1);
+        assert_eq!(n(ErrorCause::FalseAlarmLabelOfAnotherActor), 1);
+        assert_eq!(n(ErrorCause::FalseAlarmOtherStatementsInSentence), 1);
+        assert_eq!(n(ErrorCause::FalseAlarmNoStatementInSentence), 1);
+        assert_eq!(n(ErrorCause::FalseAlarmDuplicate), 0);
+        let causes: usize = r.error_causes.values().sum();
+        assert_eq!(causes, r.micro.fp + r.micro.fn_);
+        let table = format_table(&r, "rules", false);
+        assert!(table.contains("miss: no entity"), "{table}");
+        assert!(ErrorCause::ALL.iter().all(|c| c.describe().len() <= 18));
+    }
+
+    #[test]
     fn targets_count_over_matched_statements_only() {
         let doc = gold(vec![
             g((0, 5), Accusation, Some((10, 15)), false),
             g((20, 25), Accusation, None, false),
         ]);
-        let preds = vec![vec![
+        let preds = vec![PredictedDoc::statements(vec![
             p((0, 5), Accusation, Some((40, 45))),
             p((20, 25), Accusation, None),
-        ]];
+        ])];
         let r = score(&[doc], &preds);
         assert_eq!(r.target_accuracy, Some(0.5));
         assert_eq!(r.micro.f1, 1.0);
