@@ -384,7 +384,8 @@ fn main() -> ExitCode {
     // again (18% slower training). Never returning them cost memory instead: a rare
     // step takes gigabytes for a moment, which were then held
     // for good (a 560-document run stayed at 6.3 GB instead of 1.1 GB, a full epoch grew
-    // to 19 GB). A setting in the environment (milliseconds) wins.
+    // to 20 GB and was killed); a 10-second delay cost about 10% of training speed there.
+    // A setting in the environment (milliseconds) wins.
     // `mi_option_purge_delay` is 15 in mimalloc 2 and 3 (the binding does not name it).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     if std::env::var_os(PURGE_DELAY_VAR).is_none() {
