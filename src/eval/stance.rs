@@ -207,23 +207,6 @@ impl ErrorCause {
         ErrorCause::FalseAlarmOtherStatementsInSentence,
     ];
 
-    /// The name in JSON reports.
-    pub fn key(self) -> &'static str {
-        match self {
-            ErrorCause::MissNotAnEntity => "miss_not_an_entity",
-            ErrorCause::MissActorOtherLabel => "miss_actor_other_label",
-            ErrorCause::MissLabelToAnotherActor => "miss_label_to_another_actor",
-            ErrorCause::MissLabelNotInSentence => "miss_label_not_in_sentence",
-            ErrorCause::FalseAlarmDuplicate => "false_alarm_duplicate",
-            ErrorCause::FalseAlarmActorOtherLabel => "false_alarm_actor_other_label",
-            ErrorCause::FalseAlarmLabelOfAnotherActor => "false_alarm_label_of_another_actor",
-            ErrorCause::FalseAlarmNoStatementInSentence => "false_alarm_no_statement_in_sentence",
-            ErrorCause::FalseAlarmOtherStatementsInSentence => {
-                "false_alarm_other_statements_in_sentence"
-            }
-        }
-    }
-
     /// The row name in tables (at most 18 characters, the comparison's first column).
     pub fn describe(self) -> &'static str {
         match self {
@@ -249,9 +232,9 @@ pub struct StanceReport {
     pub documents: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ScoringError>,
-    /// The misses and false alarms counted by [`ErrorCause`] (its `key`), every cause
-    /// listed; kept when `errors` is emptied.
-    pub error_causes: BTreeMap<String, usize>,
+    /// The misses and false alarms counted by [`ErrorCause`], every cause listed; kept
+    /// when `errors` is emptied.
+    pub error_causes: BTreeMap<ErrorCause, usize>,
     /// The same scores per data source, when the gold holds more than one.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub by_source: BTreeMap<String, StanceReport>,
@@ -286,11 +269,8 @@ impl<'a> Sentences<'a> {
 
     /// The sentence around a character span.
     fn around(&self, span: &GoldSpan) -> String {
-        let at = self.map.byte_offset(span.start);
-        self.spans
-            .iter()
-            .find(|s| s.start <= at && at < s.end.max(s.start + 1))
-            .map(|s| s.text(self.text).to_string())
+        self.index(span)
+            .map(|i| self.spans[i].text(self.text).to_string())
             .unwrap_or_else(|| char_slice(self.text, span.start, span.end))
     }
 }
@@ -396,10 +376,7 @@ fn score_all(gold: &[GoldDoc], preds: &[PredictedDoc]) -> StanceReport {
     errors.sort_by(|a, b| (&a.id, a.kind).cmp(&(&b.id, b.kind)));
     let error_causes = ErrorCause::ALL
         .iter()
-        .map(|&c| {
-            let n = errors.iter().filter(|e| e.cause == c).count();
-            (c.key().to_string(), n)
-        })
+        .map(|&c| (c, errors.iter().filter(|e| e.cause == c).count()))
         .collect();
     StanceReport {
         per_label,
@@ -517,7 +494,7 @@ pub fn format_table(report: &StanceReport, backend: &str, with_errors: bool) -> 
     }
     s.push_str("\nErrors by cause\n");
     for cause in ErrorCause::ALL {
-        let n = report.error_causes.get(cause.key()).copied().unwrap_or(0);
+        let n = report.error_causes.get(&cause).copied().unwrap_or(0);
         s.push_str(&format!("{:<24} {n:>5}\n", cause.describe()));
     }
     if with_errors {
@@ -705,7 +682,7 @@ fn comparison_block(reports: &[(String, &str, StanceReport)], title: &str) -> St
     for cause in ErrorCause::ALL {
         row(cause.describe(), &|r| {
             r.error_causes
-                .get(cause.key())
+                .get(&cause)
                 .map_or("-".into(), |n| n.to_string())
         });
     }
@@ -805,7 +782,7 @@ mod tests {
             entities: Some(vec![span(0, 1), span(2, 8), span(11, 12), span(50, 51)]),
         }];
         let r = score(&[doc], &preds);
-        let n = |c: ErrorCause| r.error_causes[c.key()];
+        let n = |c: ErrorCause| r.error_causes[&c];
         assert_eq!(n(ErrorCause::MissActorOtherLabel), 1);
         assert_eq!(n(ErrorCause::MissLabelToAnotherActor), 1);
         assert_eq!(n(ErrorCause::MissNotAnEntity), 1);
