@@ -699,8 +699,9 @@ pub fn train_ner(
         while state.batch_in_epoch < batches.len() {
             let batch = &batches[state.batch_in_epoch];
             let step_seed = opts.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ state.step as u64;
-            let shards: Vec<&[Window]> = batch
+            let shards: Vec<Vec<&[Window]>> = batch
                 .chunks(batch.len().div_ceil(opts.threads.max(1)))
+                .map(|shard| vec![shard])
                 .collect();
             let labelled: usize = batch
                 .iter()
@@ -831,34 +832,49 @@ pub struct TrainOutcome {
     pub model: Trainable,
 }
 
-/// One data-parallel step: each shard's loss is computed and differentiated in
-/// its own worker, and the gradients of `vars` are summed over the shards.
+/// One data-parallel step: each shard runs in its own worker, where its pieces'
+/// losses are computed and differentiated one after another, and the gradients of
+/// `vars` are summed over every piece. A worker holds one piece's graph at a time, so
+/// cutting a large shard into pieces bounds the step's memory without changing the sum.
 /// Returns the summed loss and the gradients in the order of `vars`.
-pub fn sharded_gradients<S: Sync>(
-    shards: &[S],
+pub fn sharded_gradients<P: Sync>(
+    shards: &[Vec<P>],
     vars: &[(String, Var)],
-    loss_of: impl Fn(&S) -> candle_core::Result<Tensor> + Sync,
+    loss_of: impl Fn(&P) -> candle_core::Result<Tensor> + Sync,
 ) -> candle_core::Result<(f64, Vec<Option<Tensor>>)> {
-    let results = threads::map_workers(shards.len(), shards, |shard| {
-        let loss = loss_of(shard)?;
-        let grads = loss.backward()?;
-        let value = loss.to_scalar::<f32>()? as f64;
-        let per_var: Vec<Option<Tensor>> =
-            vars.iter().map(|(_, v)| grads.get(v).cloned()).collect();
+    let results = threads::map_workers(shards.len(), shards, |pieces| {
+        let mut value = 0.0;
+        let mut per_var: Vec<Option<Tensor>> = vec![None; vars.len()];
+        for piece in pieces {
+            let loss = loss_of(piece)?;
+            let grads = loss.backward()?;
+            value += loss.to_scalar::<f32>()? as f64;
+            let piece_grads = vars.iter().map(|(_, v)| grads.get(v).cloned());
+            add_gradients(&mut per_var, piece_grads)?;
+        }
         Ok::<_, candle_core::Error>((value, per_var))
     })?;
     let mut loss = 0.0;
     let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
     for (l, g) in results {
         loss += l;
-        for (acc, gi) in grads.iter_mut().zip(g) {
-            *acc = match (acc.take(), gi) {
-                (Some(a), Some(b)) => Some((a + b)?),
-                (a, b) => a.or(b),
-            };
-        }
+        add_gradients(&mut grads, g)?;
     }
     Ok((loss, grads))
+}
+
+/// Adds `more` into `sum`, variable by variable (a variable without a gradient adds nothing).
+fn add_gradients(
+    sum: &mut [Option<Tensor>],
+    more: impl IntoIterator<Item = Option<Tensor>>,
+) -> candle_core::Result<()> {
+    for (acc, g) in sum.iter_mut().zip(more) {
+        *acc = match (acc.take(), g) {
+            (Some(a), Some(b)) => Some((a + b)?),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(())
 }
 
 /// Share of an epoch between two progress lines when stderr is not a terminal.
@@ -999,4 +1015,31 @@ pub fn debug_labels(
         .zip(lt.labels)
         .map(|(s, l)| (s.text(&text).to_string(), l))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_of_a_shard_sum_to_the_gradient_of_the_whole() {
+        let x = Var::new(&[1.0f32, -2.0, 3.0], &Device::Cpu).unwrap();
+        let vars = vec![("x".to_string(), x.clone())];
+        // Loss of a piece: weight * sum(x^2), so its gradient is 2 * weight * x.
+        let loss_of = |weights: &Vec<f64>| {
+            let w: f64 = weights.iter().sum();
+            x.as_tensor().sqr()?.sum_all()? * w
+        };
+        let whole = sharded_gradients(&[vec![vec![1.0, 2.0, 0.5]]], &vars, loss_of).unwrap();
+        let cut = sharded_gradients(
+            &[vec![vec![1.0], vec![2.0]], vec![vec![0.5]]],
+            &vars,
+            loss_of,
+        )
+        .unwrap();
+        let grad = |g: &[Option<Tensor>]| g[0].as_ref().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(grad(&whole.1), vec![7.0, -14.0, 21.0]);
+        assert_eq!(grad(&cut.1), grad(&whole.1));
+        assert!((whole.0 - 49.0).abs() < 1e-9 && (cut.0 - 49.0).abs() < 1e-9);
+    }
 }

@@ -477,6 +477,24 @@ impl MarkerModel {
         out
     }
 
+    /// Rows and width (in word pieces, before padding) of the encoder batch that
+    /// reading `cands` takes; a training step's memory grows with their product.
+    pub fn batch_shape(&self, cands: &[Candidate]) -> (usize, usize) {
+        let groups = self.groups(cands);
+        let width = groups
+            .iter()
+            .map(|g| {
+                let mentions: Vec<Range<usize>> =
+                    g.iter().map(|&k| cands[k].mention.clone()).collect();
+                self.input(cands[g[0]].tokens, &mentions, cands[g[0]].cues)
+                    .0
+                    .len()
+            })
+            .max()
+            .unwrap_or(0);
+        (groups.len(), width)
+    }
+
     /// Label logits `[n, 3]` of a batch of candidates, in their order.
     pub fn logits(&self, cands: &[Candidate], mode: &mut Mode) -> candle_core::Result<Tensor> {
         Ok(self.forward(cands, mode)?.0)
@@ -965,18 +983,32 @@ pub fn train_markers(
             state.batch_in_epoch as u64,
             (epoch + 1, opts.epochs),
         );
+        let mut cut_steps = 0usize;
         while state.batch_in_epoch < batches.len() {
             let b = &batches[state.batch_in_epoch];
             let step = state.step;
-            // Shards of whole units, one per thread; each shard is a list of candidates.
-            let shards: Vec<Vec<usize>> = b
+            // Shards of whole units, one per thread; each shard is a list of pieces read
+            // in turn, and each piece a list of candidates.
+            let shards: Vec<Vec<Vec<usize>>> = b
                 .chunks(b.len().div_ceil(opts.threads.max(1)))
-                .map(|us| us.iter().flat_map(|&u| units[u].iter().copied()).collect())
+                .map(|us| {
+                    let us: Vec<&[usize]> = us.iter().map(|&u| units[u].as_slice()).collect();
+                    pieces_of(&us, PIECE_TOKENS, |u| {
+                        let cs: Vec<Candidate> = u.iter().map(|&i| cand(train[i])).collect();
+                        model.batch_shape(&cs)
+                    })
+                })
                 .collect();
-            let shards: Vec<&[usize]> = shards.iter().map(|s| s.as_slice()).collect();
+            let shards: Vec<Vec<&[usize]>> = shards
+                .iter()
+                .map(|pieces| pieces.iter().map(|p| p.as_slice()).collect())
+                .collect();
+            if shards.iter().any(|pieces| pieces.len() > 1) {
+                cut_steps += 1;
+            }
             let denom: f32 = shards
                 .iter()
-                .flat_map(|s| s.iter())
+                .flat_map(|s| s.iter().flat_map(|p| p.iter()))
                 .map(|&i| train[i].mask.iter().sum::<f32>())
                 .sum::<f32>()
                 .max(1.0);
@@ -984,23 +1016,24 @@ pub fn train_markers(
             let m = &model;
             let choices_in_batch: usize = shards
                 .iter()
-                .map(|sh| sh.iter().map(|&i| train[i].targets.len()).sum::<usize>())
+                .flat_map(|sh| sh.iter().flat_map(|p| p.iter()))
+                .map(|&i| train[i].targets.len())
                 .sum::<usize>()
                 .max(1);
-            let (loss, grads) = sharded_gradients(&shards, &vars, |shard| {
-                let cs: Vec<Candidate> = shard.iter().map(|&i| cand(train[i])).collect();
+            let (loss, grads) = sharded_gradients(&shards, &vars, |piece| {
+                let cs: Vec<Candidate> = piece.iter().map(|&i| cand(train[i])).collect();
                 let mut mode = Mode::Train {
-                    seed: seed ^ shard[0] as u64,
+                    seed: seed ^ piece[0] as u64,
                 };
                 let (z, states) = m.forward(&cs, &mut mode)?;
-                let n = shard.len();
+                let n = piece.len();
                 let y = Tensor::from_vec(
-                    shard.iter().flat_map(|&i| train[i].y).collect::<Vec<f32>>(),
+                    piece.iter().flat_map(|&i| train[i].y).collect::<Vec<f32>>(),
                     (n, 3),
                     &Device::Cpu,
                 )?;
                 let mk = Tensor::from_vec(
-                    shard
+                    piece
                         .iter()
                         .flat_map(|&i| train[i].mask)
                         .collect::<Vec<f32>>(),
@@ -1013,7 +1046,7 @@ pub fn train_markers(
                 let Some(pair) = &m.pair else {
                     return Ok(labels);
                 };
-                let ex: Vec<&Example> = shard.iter().map(|&i| train[i]).collect();
+                let ex: Vec<&Example> = piece.iter().map(|&i| train[i]).collect();
                 let choices = choices_of(&ex);
                 if choices.is_empty() {
                     return Ok(labels);
@@ -1076,6 +1109,11 @@ pub fn train_markers(
             }
         }
         bar.finish();
+        if cut_steps > 0 {
+            log(&format!(
+                "{cut_steps} steps read a shard in pieces (over {PIECE_TOKENS} word pieces at once)"
+            ));
+        }
         let cs: Vec<Candidate> = val.iter().map(|e| cand(e)).collect();
         let (probs, states) = model.read(&cs, 32, opts.threads, model.pair.is_some())?;
         let (thresholds, micro, counts) = tune_thresholds(&probs, &val);
@@ -1112,6 +1150,39 @@ pub fn train_markers(
         last_save = Instant::now();
     }
     Ok(true)
+}
+
+/// Most word pieces (rows times the widest row, padding included) one piece of a
+/// training shard reads. A usual shard reads a few hundred, so only the rare shard of
+/// long sentences whose many candidates are each read alone is cut; such a shard took
+/// several gigabytes for its backward pass at once.
+pub const PIECE_TOKENS: usize = 2048;
+
+/// Cuts a shard's units into consecutive pieces whose encoder batch (`shape_of` gives
+/// a unit's rows and width) stays within `budget` word pieces. A unit is never cut,
+/// because its candidates' target choices are scored together; a unit above the
+/// budget is a piece alone.
+fn pieces_of(
+    units: &[&[usize]],
+    budget: usize,
+    shape_of: impl Fn(&[usize]) -> (usize, usize),
+) -> Vec<Vec<usize>> {
+    let mut pieces: Vec<Vec<usize>> = Vec::new();
+    let (mut rows, mut width) = (0, 0);
+    for unit in units {
+        let (r, w) = shape_of(unit);
+        match pieces.last_mut() {
+            Some(piece) if (rows + r) * width.max(w) <= budget => {
+                piece.extend_from_slice(unit);
+                (rows, width) = (rows + r, width.max(w));
+            }
+            _ => {
+                pieces.push(unit.to_vec());
+                (rows, width) = (r, w);
+            }
+        }
+    }
+    pieces
 }
 
 /// The seed of one epoch's draw of negatives and order of batches.
@@ -1213,6 +1284,29 @@ mod tests {
         };
         config.write(dir.path()).unwrap();
         assert_eq!(MarkerConfig::read(dir.path()).unwrap(), config);
+    }
+
+    #[test]
+    fn a_shard_is_cut_into_whole_units_within_the_budget() {
+        // Unit k is k + 1 candidates, each read alone in a row 10 pieces wide.
+        let units: Vec<Vec<usize>> = (0..5).map(|k| vec![k; k + 1]).collect();
+        let units: Vec<&[usize]> = units.iter().map(|u| u.as_slice()).collect();
+        let shape = |u: &[usize]| (u.len(), 10);
+        assert_eq!(
+            pieces_of(&units, 1000, shape).len(),
+            1,
+            "under the budget: one piece"
+        );
+        let pieces = pieces_of(&units, 40, shape);
+        let rows: Vec<usize> = pieces.iter().map(|p| p.len()).collect();
+        assert_eq!(rows, vec![3, 3, 4, 5], "units 0+1, 2, 3, 4");
+        assert_eq!(
+            pieces.concat(),
+            units.concat(),
+            "every candidate once, in order"
+        );
+        // A unit above the budget is a piece alone, not cut and not dropped.
+        assert_eq!(pieces_of(&units, 5, shape).len(), 5);
     }
 
     #[test]
