@@ -477,19 +477,23 @@ impl MarkerModel {
         out
     }
 
+    /// The input of one group (candidates of one sentence, by index), all of them marked.
+    fn group_input(
+        &self,
+        cands: &[Candidate],
+        group: &[usize],
+    ) -> (Vec<u32>, Vec<u32>, Vec<usize>) {
+        let mentions: Vec<Range<usize>> = group.iter().map(|&k| cands[k].mention.clone()).collect();
+        self.input(cands[group[0]].tokens, &mentions, cands[group[0]].cues)
+    }
+
     /// Rows and width (in word pieces, before padding) of the encoder batch that
     /// reading `cands` takes; a training step's memory grows with their product.
     pub fn batch_shape(&self, cands: &[Candidate]) -> (usize, usize) {
         let groups = self.groups(cands);
         let width = groups
             .iter()
-            .map(|g| {
-                let mentions: Vec<Range<usize>> =
-                    g.iter().map(|&k| cands[k].mention.clone()).collect();
-                self.input(cands[g[0]].tokens, &mentions, cands[g[0]].cues)
-                    .0
-                    .len()
-            })
+            .map(|g| self.group_input(cands, g).0.len())
             .max()
             .unwrap_or(0);
         (groups.len(), width)
@@ -533,14 +537,8 @@ impl MarkerModel {
         groups: &[Vec<usize>],
         mode: &mut Mode,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let inputs: Vec<(Vec<u32>, Vec<u32>, Vec<usize>)> = groups
-            .iter()
-            .map(|g| {
-                let mentions: Vec<Range<usize>> =
-                    g.iter().map(|&k| cands[k].mention.clone()).collect();
-                self.input(cands[g[0]].tokens, &mentions, cands[g[0]].cues)
-            })
-            .collect();
+        let inputs: Vec<(Vec<u32>, Vec<u32>, Vec<usize>)> =
+            groups.iter().map(|g| self.group_input(cands, g)).collect();
         let len = inputs.iter().map(|i| i.0.len()).max().unwrap_or(2);
         let (mut ids, mut mask, mut shapes, mut pos) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -998,10 +996,6 @@ pub fn train_markers(
                         model.batch_shape(&cs)
                     })
                 })
-                .collect();
-            let shards: Vec<Vec<&[usize]>> = shards
-                .iter()
-                .map(|pieces| pieces.iter().map(|p| p.as_slice()).collect())
                 .collect();
             if shards.iter().any(|pieces| pieces.len() > 1) {
                 cut_steps += 1;
