@@ -7,7 +7,7 @@ annotators, checks and converts their files, measures agreement and builds the s
 
   news_data.py sample                        draw the assignments (deterministic; ids only)
   news_data.py sample-more --n N             more AllSides articles for a split, none already assigned
-  news_data.py polnear-more --n N            more PolNeAR articles (train, or --split dev), none already assigned
+  news_data.py polnear-more --n N            more PolNeAR articles (train, --split dev or --split tune), none assigned
   news_data.py dirsent-more --n N            directed-sentiment sentences for train, at random
   news_data.py show SOURCE DOC...            documents with numbered sentences s0, s1, ...
   news_data.py todo ASSIGNMENT RAW           documents of an assignment not yet in RAW
@@ -594,10 +594,15 @@ MIN_SENTENCE_WORDS = 6
 MAX_ID_WORDS = 11
 
 
+# Our split -> the PolNeAR split it draws from (the same name unless given here).
+POLNEAR_SPLIT_FOR = {"tune": "test"}
+
+
 def cmd_polnear_more(a):
-    """More PolNeAR articles, none already assigned: from its train split for our train, or
-    from its dev split for our dev (as `sample` drew dev; its test split is never read)."""
-    source_split = a.split  # our split and PolNeAR's have the same name
+    """More PolNeAR articles, none already assigned: from its train split for our train, from
+    its dev split for our dev (as `sample` drew dev), or from its test split for our tune (a
+    second source to choose models on beside AllSides, whose tune pool is used up)."""
+    source_split = POLNEAR_SPLIT_FOR.get(a.split, a.split)
     rng = random.Random(SEED + a.round)
     taken = set()
     for path in glob.glob(os.path.join(NEWS, "assignments", "*.txt")):
@@ -797,8 +802,9 @@ def main():
     ds.add_argument("--round", type=int, required=True)
     pm2 = sub.add_parser("polnear-more"); pm2.add_argument("--n", type=int, required=True)
     pm2.add_argument("--round", type=int, required=True)
-    pm2.add_argument("--split", choices=("train", "dev"), default="train",
-                     help="train: from PolNeAR's train split; dev: from its dev split (for our dev)")
+    pm2.add_argument("--split", choices=("train", "dev", "tune"), default="train",
+                     help="train: from PolNeAR's train split; dev: from its dev split (for our dev); "
+                          "tune: from its test split (for our tune)")
     pm2.add_argument("--max-words", type=int,
                      help=f"longest article drawn, in words (default {MAX_WORDS}, as the first rounds)")
     sub.add_parser("build")
